@@ -1,0 +1,250 @@
+/*
+ * apcrt: the Win32 names, for porting.
+ *
+ * A Win32 program that uses the names below builds on POSIX against
+ * apcrt by changing its `#include <windows.h>` to `#include <apc/windows.h>`.
+ * Every function is a one-line static inline wrapper over the portable
+ * apc_* API, with no logic but the Win32 calling convention: BOOL results
+ * and a thread-local last error (set only where Win32 sets it).  No
+ * symbol is exported from here, so apcrt links next to Wine or WinPR.
+ *
+ * The names and their apcrt counterparts are listed in README.md.
+ */
+#ifndef APC_WINDOWS_H
+#define APC_WINDOWS_H
+
+#include "apc.h"
+
+/* ---- base types ------------------------------------------------------ */
+
+#ifndef WINAPI
+#define WINAPI
+#endif
+#ifndef CALLBACK
+#define CALLBACK
+#endif
+#ifndef VOID
+#define VOID void
+#endif
+#ifndef TRUE
+#define TRUE 1
+#endif
+#ifndef FALSE
+#define FALSE 0
+#endif
+
+typedef int BOOL;
+typedef unsigned char BYTE;
+typedef uint16_t WORD;
+typedef uint32_t DWORD;
+typedef int32_t LONG;
+typedef uint32_t ULONG;
+typedef uintptr_t ULONG_PTR;
+typedef uintptr_t DWORD_PTR;
+typedef intptr_t LONG_PTR;
+typedef size_t SIZE_T;
+typedef void *PVOID;
+typedef void *LPVOID;
+typedef const void *LPCVOID;
+typedef DWORD *LPDWORD;
+typedef BOOL *LPBOOL;
+typedef apc_handle HANDLE;
+typedef HANDLE *PHANDLE;
+typedef HANDLE *LPHANDLE;
+
+typedef struct _SECURITY_ATTRIBUTES {
+	DWORD nLength;
+	LPVOID lpSecurityDescriptor;
+	BOOL bInheritHandle;
+} SECURITY_ATTRIBUTES, *PSECURITY_ATTRIBUTES, *LPSECURITY_ATTRIBUTES;
+
+typedef VOID(CALLBACK *PAPCFUNC)(ULONG_PTR dwParam);
+typedef DWORD(WINAPI *PTHREAD_START_ROUTINE)(LPVOID lpThreadParameter);
+typedef PTHREAD_START_ROUTINE LPTHREAD_START_ROUTINE;
+
+/* ---- constants --------------------------------------------------------- */
+
+#define INFINITE APC_INFINITE
+#define INVALID_HANDLE_VALUE ((HANDLE)(LONG_PTR)-1)
+
+#define WAIT_OBJECT_0 APC_WAIT_OBJECT_0
+#define WAIT_ABANDONED_0 APC_WAIT_ABANDONED_0
+#define WAIT_ABANDONED APC_WAIT_ABANDONED_0
+#define WAIT_IO_COMPLETION APC_WAIT_IO_COMPLETION
+#define WAIT_TIMEOUT APC_WAIT_TIMEOUT
+#define WAIT_FAILED APC_WAIT_FAILED
+#define STILL_ACTIVE APC_STILL_ACTIVE
+
+#define ERROR_SUCCESS APC_ERROR_SUCCESS
+#define NO_ERROR APC_ERROR_SUCCESS
+#define ERROR_FILE_NOT_FOUND APC_ERROR_FILE_NOT_FOUND
+#define ERROR_ACCESS_DENIED APC_ERROR_ACCESS_DENIED
+#define ERROR_INVALID_HANDLE APC_ERROR_INVALID_HANDLE
+#define ERROR_NOT_ENOUGH_MEMORY APC_ERROR_NOT_ENOUGH_MEMORY
+#define ERROR_GEN_FAILURE APC_ERROR_GEN_FAILURE
+#define ERROR_NOT_SUPPORTED APC_ERROR_NOT_SUPPORTED
+#define ERROR_INVALID_PARAMETER APC_ERROR_INVALID_PARAMETER
+
+#define CREATE_SUSPENDED APC_THREAD_SUSPENDED
+#define DUPLICATE_CLOSE_SOURCE APC_DUPLICATE_CLOSE_SOURCE
+#define DUPLICATE_SAME_ACCESS APC_DUPLICATE_SAME_ACCESS
+
+/* ---- last error -------------------------------------------------------- */
+
+static inline DWORD GetLastError(void)
+{
+	return apc_last_error();
+}
+
+static inline VOID SetLastError(DWORD dwErrCode)
+{
+	apc_set_last_error(dwErrCode);
+}
+
+/*
+ * Helpers of this header (not Win32 names): turn a portable status into
+ * the Win32 BOOL convention.
+ */
+static inline BOOL apc__win_bool(uint32_t status)
+{
+	if (status == APC_ERROR_SUCCESS)
+		return TRUE;
+	apc_set_last_error(status);
+	return FALSE;
+}
+
+/* ---- threads and handles ----------------------------------------------- */
+
+static inline HANDLE GetCurrentThread(void)
+{
+	return APC_CURRENT_THREAD;
+}
+
+static inline HANDLE GetCurrentProcess(void)
+{
+	return APC_CURRENT_PROCESS;
+}
+
+static inline DWORD GetCurrentThreadId(void)
+{
+	return apc_thread_id(APC_CURRENT_THREAD);
+}
+
+static inline DWORD GetThreadId(HANDLE Thread)
+{
+	DWORD id = apc_thread_id(Thread);
+
+	if (id == 0)
+		apc_set_last_error(APC_ERROR_INVALID_HANDLE);
+	return id;
+}
+
+/* Security attributes are accepted and ignored (contract M5). */
+static inline HANDLE CreateThread(LPSECURITY_ATTRIBUTES lpThreadAttributes,
+				  SIZE_T dwStackSize,
+				  LPTHREAD_START_ROUTINE lpStartAddress,
+				  LPVOID lpParameter, DWORD dwCreationFlags,
+				  LPDWORD lpThreadId)
+{
+	HANDLE h;
+	uint32_t st;
+
+	(void)lpThreadAttributes;
+	st = apc_thread_create(lpStartAddress, lpParameter, dwStackSize,
+			       dwCreationFlags, &h, lpThreadId);
+	if (st != APC_ERROR_SUCCESS) {
+		apc_set_last_error(st);
+		return NULL;
+	}
+	return h;
+}
+
+static inline DWORD ResumeThread(HANDLE hThread)
+{
+	uint32_t prev;
+	uint32_t st = apc_thread_resume(hThread, &prev);
+
+	if (st != APC_ERROR_SUCCESS) {
+		apc_set_last_error(st);
+		return (DWORD)-1;
+	}
+	return prev;
+}
+
+static inline APC_NORETURN VOID ExitThread(DWORD dwExitCode)
+{
+	apc_thread_exit(dwExitCode);
+}
+
+static inline BOOL GetExitCodeThread(HANDLE hThread, LPDWORD lpExitCode)
+{
+	return apc__win_bool(apc_thread_exit_code(hThread, lpExitCode));
+}
+
+static inline BOOL CloseHandle(HANDLE hObject)
+{
+	return apc__win_bool(apc_close(hObject));
+}
+
+/*
+ * Only the current process exists for apcrt (contract M2): both process
+ * arguments must be GetCurrentProcess().  dwDesiredAccess and
+ * bInheritHandle are ignored (M5).
+ */
+static inline BOOL DuplicateHandle(HANDLE hSourceProcessHandle,
+				   HANDLE hSourceHandle,
+				   HANDLE hTargetProcessHandle,
+				   LPHANDLE lpTargetHandle,
+				   DWORD dwDesiredAccess, BOOL bInheritHandle,
+				   DWORD dwOptions)
+{
+	(void)dwDesiredAccess;
+	(void)bInheritHandle;
+	if (hSourceProcessHandle != APC_CURRENT_PROCESS ||
+	    hTargetProcessHandle != APC_CURRENT_PROCESS) {
+		if (dwOptions & APC_DUPLICATE_CLOSE_SOURCE)
+			(void)apc_close(hSourceHandle);
+		return apc__win_bool(APC_ERROR_INVALID_HANDLE);
+	}
+	return apc__win_bool(
+		apc_handle_duplicate(hSourceHandle, dwOptions, lpTargetHandle));
+}
+
+/* ---- APCs, sleeps and waits -------------------------------------------- */
+
+static inline DWORD QueueUserAPC(PAPCFUNC pfnAPC, HANDLE hThread,
+				 ULONG_PTR dwData)
+{
+	return apc__win_bool(apc_queue(hThread, pfnAPC, dwData));
+}
+
+/* Sleep and SleepEx never change the last error (contract B6). */
+static inline DWORD SleepEx(DWORD dwMilliseconds, BOOL bAlertable)
+{
+	return apc_sleep(dwMilliseconds, bAlertable != FALSE);
+}
+
+static inline VOID Sleep(DWORD dwMilliseconds)
+{
+	(void)apc_sleep(dwMilliseconds, false);
+}
+
+static inline DWORD WaitForSingleObjectEx(HANDLE hHandle,
+					  DWORD dwMilliseconds,
+					  BOOL bAlertable)
+{
+	uint32_t err = APC_ERROR_SUCCESS;
+	uint32_t r = apc_wait(hHandle, dwMilliseconds, bAlertable != FALSE,
+			      &err);
+
+	if (r == APC_WAIT_FAILED)
+		apc_set_last_error(err);
+	return r;
+}
+
+static inline DWORD WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds)
+{
+	return WaitForSingleObjectEx(hHandle, dwMilliseconds, FALSE);
+}
+
+#endif /* APC_WINDOWS_H */

@@ -1,0 +1,200 @@
+/*
+ * apcrt POSIX engine: private declarations.  Nothing here is API; every
+ * non-static symbol is named apc__* and hidden from the shared library.
+ *
+ * The pieces:
+ *   handle.c    the process-wide handle table and object references
+ *   apcq.c      the per-thread APC queue (multi-producer, one consumer)
+ *   doorbell.c  the per-thread wake word: arm, park, ring
+ *   thread.c    thread objects, adoption of foreign pthreads, exit
+ *   wait.c      apc_sleep, apc_wait, apc_test_alert
+ */
+#ifndef APC_POSIX_INTERNAL_H
+#define APC_POSIX_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <apc/apc.h>
+
+#if UINTPTR_MAX != UINT64_MAX
+#error "the POSIX engine encodes handles in 64 bits; LP64 only"
+#endif
+
+#define APC__CACHELINE 64
+
+/* ---- objects and the handle table (handle.c) -------------------------- */
+
+enum apc__type {
+	APC__TYPE_THREAD = 1,
+};
+
+struct apc__object;
+struct apc__wait_block;
+
+/*
+ * The header of every object.  refs counts handle slots, waiters and
+ * in-flight lookups; the object is destroyed when it drops to zero.
+ * lock guards waiters, the list of threads blocked on the object.
+ */
+struct apc__object {
+	atomic_uint refs;
+	uint32_t type;
+	void (*destroy)(struct apc__object *obj);
+	pthread_mutex_t lock;
+	struct apc__wait_block *waiters;
+};
+
+/*
+ * One waiting thread on one object, on the waiter's stack; linked on the
+ * object's waiters list under the object's lock.
+ */
+struct apc__wait_block {
+	struct apc__wait_block *prev, *next;
+	struct apc__thread *thread;
+};
+
+void apc__object_init(struct apc__object *obj, uint32_t type,
+		      void (*destroy)(struct apc__object *));
+void apc__object_ref(struct apc__object *obj);
+void apc__object_unref(struct apc__object *obj);
+
+/*
+ * Allocate a handle naming obj; takes a new reference on success.
+ * Returns 0 or APC_ERROR_NOT_ENOUGH_MEMORY.
+ */
+uint32_t apc__handle_new(struct apc__object *obj, apc_handle *out);
+
+/*
+ * Resolve a handle to its object with a reference taken (drop it with
+ * apc__object_unref), or NULL if the handle is invalid, stale, a
+ * pseudo-handle, or names an object whose type is not `type` (0 = any).
+ */
+struct apc__object *apc__handle_get(apc_handle h, uint32_t type);
+
+/* Free a handle slot.  Returns 0 or APC_ERROR_INVALID_HANDLE. */
+uint32_t apc__handle_close(apc_handle h);
+
+/* ---- the APC queue (apcq.c) ------------------------------------------- */
+
+struct apc__apc {
+	struct apc__apc *next;
+	apc_fn fn;
+	uintptr_t data;
+	uint32_t counted; /* counted in thread->pending (queue limit) */
+};
+
+/* ---- threads (thread.c) ----------------------------------------------- */
+
+/*
+ * Doorbell states.  Only the owner moves RUNNING <-> WAIT*; a ringer moves
+ * WAIT* -> RUNG with a compare-and-swap, so exactly one ringer per sleep
+ * makes the wake system call.  See doorbell.c for the protocol.
+ */
+enum {
+	APC__DB_RUNNING = 0,
+	APC__DB_WAIT = 1, /* non-alertable: object signals ring */
+	APC__DB_WAIT_ALERTABLE = 2, /* APCs and object signals ring */
+	APC__DB_RUNG = 3,
+};
+
+/* The head of a closed queue: producers see it and fail (G2). */
+#define APC__QUEUE_CLOSED ((struct apc__apc *)(uintptr_t)1)
+
+struct apc__thread {
+	struct apc__object hdr;
+
+	/*
+	 * Written by producers and the owner.  head is a LIFO stack of APCs
+	 * not yet taken by the owner (NULL when empty, APC__QUEUE_CLOSED
+	 * after exit); doorbell is the wake word; pending counts queued
+	 * APCs that are subject to the queue limit.
+	 */
+	_Alignas(APC__CACHELINE) _Atomic(struct apc__apc *) head;
+	atomic_uint doorbell;
+	atomic_uint pending;
+
+	/*
+	 * Owner only.  APCs taken from head, in FIFO order, not yet run.
+	 * Nested alertable waits inside an APC continue from here.
+	 */
+	_Alignas(APC__CACHELINE) struct apc__apc *local_head;
+	struct apc__apc *local_tail;
+
+	/* Identity and life cycle; set once, then read-only. */
+	uint32_t tid;
+	apc_thread_fn start_fn;
+	void *start_arg;
+
+	/* 1 while created suspended and not yet resumed (a futex word). */
+	atomic_uint suspended;
+	/* Set (release) once exit processing is done; then exit_code holds. */
+	atomic_uint exited;
+	uint32_t exit_code;
+};
+
+/* The calling thread's object, adopting the thread if needed; NULL only
+ * when memory is exhausted. */
+struct apc__thread *apc__thread_current(void);
+
+/* The calling thread's object if it has one, without adopting. */
+struct apc__thread *apc__thread_current_noadopt(void);
+
+/* Resolve a thread handle (pseudo-handle included) with a reference. */
+struct apc__thread *apc__thread_get(apc_handle h);
+
+/* ---- the queue operations (apcq.c) ------------------------------------ */
+
+struct apc__apc *apc__apc_alloc(void);
+void apc__apc_free(struct apc__apc *node);
+void apc__apc_cache_drain(void);
+
+/* Push node to t's queue; false if the queue is closed. */
+bool apc__queue_push(struct apc__thread *t, struct apc__apc *node);
+
+/* Owner: is anything queued?  (seq_cst: pairs with the doorbell.) */
+bool apc__queue_nonempty(struct apc__thread *t);
+
+/* Owner: run every queued APC, including those queued meanwhile.
+ * Returns true if at least one ran. */
+bool apc__queue_run(struct apc__thread *t);
+
+/* Owner, at exit: close the queue and free what it holds, unrun. */
+void apc__queue_close(struct apc__thread *t);
+
+extern _Atomic uint32_t apc__queue_limit;
+
+/* ---- the doorbell (doorbell.c) ---------------------------------------- */
+
+/* Owner: publish that it is about to sleep. */
+void apc__doorbell_arm(struct apc__thread *t, bool alertable);
+
+/*
+ * Owner: sleep until rung or until the absolute CLOCK_MONOTONIC deadline
+ * (NULL = none).  Returns at once if already rung.  May return early
+ * (spurious wake-up, signal): callers re-check their conditions.
+ */
+void apc__doorbell_park(struct apc__thread *t, const struct timespec *deadline);
+
+/* Owner: back to running. */
+void apc__doorbell_disarm(struct apc__thread *t);
+
+/*
+ * Anyone: wake t if it sleeps in a wait that `for_apc` concerns: APCs
+ * wake only alertable waits; object signals (for_apc false) wake any.
+ */
+void apc__doorbell_ring(struct apc__thread *t, bool for_apc);
+
+/* Engine-internal statistics, for tests: system calls made. */
+uint64_t apc__stat_futex_wakes(void);
+uint64_t apc__stat_futex_waits(void);
+
+/* ---- clocks ------------------------------------------------------------ */
+
+void apc__deadline_after_ms(struct timespec *ts, uint32_t ms);
+bool apc__deadline_passed(const struct timespec *deadline);
+
+#endif /* APC_POSIX_INTERNAL_H */
