@@ -60,11 +60,13 @@ int main(void)
 
 	thread = CreateThread(NULL, 0, worker, NULL, CREATE_SUSPENDED, &tid);
 	if (!thread) {
-		printf("CreateThread failed: %lu\n", (unsigned long)GetLastError());
+		printf("CreateThread failed: %lu\n",
+		       (unsigned long)GetLastError());
 		return 1;
 	}
 	if (!QueueUserAPC(greet, thread, 0)) {
-		printf("QueueUserAPC failed: %lu\n", (unsigned long)GetLastError());
+		printf("QueueUserAPC failed: %lu\n",
+		       (unsigned long)GetLastError());
 		return 1;
 	}
 	if (ResumeThread(thread) != 1) {

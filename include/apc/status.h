@@ -36,18 +36,18 @@
 
 /* X(name, message): the names and messages of the values above. */
 #define APC_STATUS_MAP(X)                                                      \
-	X(WAIT_OBJECT_0, "the wait was satisfied") \
-	X(WAIT_ABANDONED_0, "the wait acquired an abandoned mutex") \
-	X(WAIT_IO_COMPLETION, "the wait ended to run APCs") \
-	X(WAIT_TIMEOUT, "the time-out elapsed") \
-	X(WAIT_FAILED, "the wait failed") \
-	X(STILL_ACTIVE, "the thread is still running") \
-	X(ERROR_FILE_NOT_FOUND, "the file was not found") \
-	X(ERROR_ACCESS_DENIED, "access is denied") \
-	X(ERROR_INVALID_HANDLE, "the handle is invalid") \
-	X(ERROR_NOT_ENOUGH_MEMORY, "not enough memory") \
-	X(ERROR_GEN_FAILURE, "the thread has ended") \
-	X(ERROR_NOT_SUPPORTED, "the request is not supported") \
+	X(WAIT_OBJECT_0, "the wait was satisfied")                             \
+	X(WAIT_ABANDONED_0, "the wait acquired an abandoned mutex")            \
+	X(WAIT_IO_COMPLETION, "the wait ended to run APCs")                    \
+	X(WAIT_TIMEOUT, "the time-out elapsed")                                \
+	X(WAIT_FAILED, "the wait failed")                                      \
+	X(STILL_ACTIVE, "the thread is still running")                         \
+	X(ERROR_FILE_NOT_FOUND, "the file was not found")                      \
+	X(ERROR_ACCESS_DENIED, "access is denied")                             \
+	X(ERROR_INVALID_HANDLE, "the handle is invalid")                       \
+	X(ERROR_NOT_ENOUGH_MEMORY, "not enough memory")                        \
+	X(ERROR_GEN_FAILURE, "the thread has ended")                           \
+	X(ERROR_NOT_SUPPORTED, "the request is not supported")                 \
 	X(ERROR_INVALID_PARAMETER, "the parameter is incorrect")
 
 APC_BEGIN_DECLS

@@ -191,12 +191,10 @@ static inline BOOL CloseHandle(HANDLE hObject)
  * arguments must be GetCurrentProcess().  dwDesiredAccess and
  * bInheritHandle are ignored (M5).
  */
-static inline BOOL DuplicateHandle(HANDLE hSourceProcessHandle,
-				   HANDLE hSourceHandle,
-				   HANDLE hTargetProcessHandle,
-				   LPHANDLE lpTargetHandle,
-				   DWORD dwDesiredAccess, BOOL bInheritHandle,
-				   DWORD dwOptions)
+static inline BOOL
+DuplicateHandle(HANDLE hSourceProcessHandle, HANDLE hSourceHandle,
+		HANDLE hTargetProcessHandle, LPHANDLE lpTargetHandle,
+		DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwOptions)
 {
 	(void)dwDesiredAccess;
 	(void)bInheritHandle;
@@ -229,13 +227,12 @@ static inline VOID Sleep(DWORD dwMilliseconds)
 	(void)apc_sleep(dwMilliseconds, false);
 }
 
-static inline DWORD WaitForSingleObjectEx(HANDLE hHandle,
-					  DWORD dwMilliseconds,
+static inline DWORD WaitForSingleObjectEx(HANDLE hHandle, DWORD dwMilliseconds,
 					  BOOL bAlertable)
 {
 	uint32_t err = APC_ERROR_SUCCESS;
-	uint32_t r = apc_wait(hHandle, dwMilliseconds, bAlertable != FALSE,
-			      &err);
+	uint32_t r =
+		apc_wait(hHandle, dwMilliseconds, bAlertable != FALSE, &err);
 
 	if (r == APC_WAIT_FAILED)
 		apc_set_last_error(err);

@@ -89,9 +89,9 @@ bool apc__queue_push(struct apc__thread *t, struct apc__apc *node)
 		 * the doorbell, against the owner arming the doorbell before
 		 * its last look at the queue (see doorbell.c).
 		 */
-	} while (!atomic_compare_exchange_weak_explicit(
-		&t->head, &old, node, memory_order_seq_cst,
-		memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(&t->head, &old, node,
+							memory_order_seq_cst,
+							memory_order_relaxed));
 	return true;
 }
 
@@ -155,9 +155,8 @@ bool apc__queue_run(struct apc__thread *t)
 
 void apc__queue_close(struct apc__thread *t)
 {
-	struct apc__apc *n =
-		atomic_exchange_explicit(&t->head, APC__QUEUE_CLOSED,
-					 memory_order_acq_rel);
+	struct apc__apc *n = atomic_exchange_explicit(
+		&t->head, APC__QUEUE_CLOSED, memory_order_acq_rel);
 
 	while (n) {
 		struct apc__apc *next = n->next;

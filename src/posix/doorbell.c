@@ -53,16 +53,15 @@ uint64_t apc__stat_futex_waits(void)
 
 void apc__doorbell_arm(struct apc__thread *t, bool alertable)
 {
-	atomic_exchange_explicit(&t->doorbell,
-				 alertable ? APC__DB_WAIT_ALERTABLE
-					   : APC__DB_WAIT,
-				 memory_order_seq_cst);
+	atomic_exchange_explicit(
+		&t->doorbell, alertable ? APC__DB_WAIT_ALERTABLE : APC__DB_WAIT,
+		memory_order_seq_cst);
 }
 
 void apc__doorbell_park(struct apc__thread *t, const struct timespec *deadline)
 {
-	unsigned armed = atomic_load_explicit(&t->doorbell,
-					      memory_order_relaxed);
+	unsigned armed =
+		atomic_load_explicit(&t->doorbell, memory_order_relaxed);
 
 	if (armed == APC__DB_RUNG)
 		return;
@@ -88,11 +87,11 @@ void apc__doorbell_ring(struct apc__thread *t, bool for_apc)
 	unsigned s = atomic_load_explicit(&t->doorbell, memory_order_seq_cst);
 
 	for (;;) {
-		if (s == APC__DB_WAIT_ALERTABLE || (s == APC__DB_WAIT && !for_apc)) {
+		if (s == APC__DB_WAIT_ALERTABLE ||
+		    (s == APC__DB_WAIT && !for_apc)) {
 			if (atomic_compare_exchange_weak_explicit(
 				    &t->doorbell, &s, APC__DB_RUNG,
-				    memory_order_seq_cst,
-				    memory_order_seq_cst))
+				    memory_order_seq_cst, memory_order_seq_cst))
 				break;
 			continue;
 		}

@@ -119,7 +119,8 @@ uint32_t apc__handle_new(struct apc__object *obj, apc_handle *out)
 	/* Release: a lookup that sees the live bit also sees obj. */
 	atomic_store_explicit(&s->word, (gen << 32) | SLOT_LIVE,
 			      memory_order_release);
-	*out = (apc_handle)(uintptr_t)((gen << 32) | ((uint64_t)(index + 1) << 2));
+	*out = (apc_handle)(uintptr_t)((gen << 32) |
+				       ((uint64_t)(index + 1) << 2));
 	return 0;
 }
 
@@ -150,9 +151,9 @@ struct apc__object *apc__handle_get(apc_handle h, uint32_t type)
 	do {
 		if ((w >> 32) != gen || !(w & SLOT_LIVE))
 			return NULL;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&s->word, &w, w + 1, memory_order_acquire,
-		memory_order_acquire));
+	} while (!atomic_compare_exchange_weak_explicit(&s->word, &w, w + 1,
+							memory_order_acquire,
+							memory_order_acquire));
 	obj = atomic_load_explicit(&s->obj, memory_order_relaxed);
 	apc__object_ref(obj);
 	atomic_fetch_sub_explicit(&s->word, 1, memory_order_release);

@@ -96,7 +96,7 @@ struct apc__apc {
  */
 enum {
 	APC__DB_RUNNING = 0,
-	APC__DB_WAIT = 1, /* non-alertable: object signals ring */
+	APC__DB_WAIT = 1,	    /* non-alertable: object signals ring */
 	APC__DB_WAIT_ALERTABLE = 2, /* APCs and object signals ring */
 	APC__DB_RUNG = 3,
 };

@@ -54,8 +54,8 @@ static uint32_t current_tid(void)
 
 static struct apc__thread *thread_new(void)
 {
-	struct apc__thread *t = aligned_alloc(APC__CACHELINE,
-					      sizeof(struct apc__thread));
+	struct apc__thread *t =
+		aligned_alloc(APC__CACHELINE, sizeof(struct apc__thread));
 
 	if (!t)
 		return NULL;
@@ -204,8 +204,8 @@ uint32_t apc_thread_resume(apc_handle thread, uint32_t *prev_count)
 	if (atomic_compare_exchange_strong_explicit(&t->suspended, &one, 0,
 						    memory_order_release,
 						    memory_order_relaxed)) {
-		syscall(SYS_futex, &t->suspended, FUTEX_WAKE | FUTEX_PRIVATE_FLAG,
-			1, NULL, NULL, 0);
+		syscall(SYS_futex, &t->suspended,
+			FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL, NULL, 0);
 		if (prev_count)
 			*prev_count = 1;
 	} else if (prev_count) {
@@ -278,15 +278,15 @@ uint32_t apc_close(apc_handle handle)
 	return apc__handle_close(handle);
 }
 
-uint32_t apc_handle_duplicate(apc_handle src, uint32_t options,
-			      apc_handle *out)
+uint32_t apc_handle_duplicate(apc_handle src, uint32_t options, apc_handle *out)
 {
 	struct apc__object *obj;
 	uint32_t st;
 
 	if (out)
 		*out = NULL;
-	if (options & ~(APC_DUPLICATE_CLOSE_SOURCE | APC_DUPLICATE_SAME_ACCESS)) {
+	if (options &
+	    ~(APC_DUPLICATE_CLOSE_SOURCE | APC_DUPLICATE_SAME_ACCESS)) {
 		st = APC_ERROR_INVALID_PARAMETER;
 		goto close_source;
 	}

@@ -113,7 +113,7 @@ static void unlink_waiter(struct apc__object *obj, struct apc__wait_block *wb)
 static uint32_t wait_loop(struct apc__thread *t, struct apc__object *obj,
 			  uint32_t ms, bool alertable)
 {
-	struct apc__wait_block wb = { .thread = t };
+	struct apc__wait_block wb = {.thread = t};
 	struct timespec deadline, *dl = NULL;
 	bool linked = false;
 	uint32_t result;
@@ -169,12 +169,14 @@ uint32_t apc_sleep(uint32_t ms, bool alertable)
 	}
 	t = apc__thread_current();
 	if (!t) {
-		/* No memory for a thread object: nothing can be queued to it. */
+		/* No memory for a thread object: nothing can be queued to it.
+		 */
 		plain_sleep(ms);
 		return 0;
 	}
 	if (ms == 0) {
-		/* Run what is pending without a system call, else yield (B3). */
+		/* Run what is pending without a system call, else yield (B3).
+		 */
 		if (apc__queue_run(t))
 			return APC_WAIT_IO_COMPLETION;
 		sched_yield();
