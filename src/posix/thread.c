@@ -118,7 +118,11 @@ static void thread_exit_processing(void *arg)
 	apc__apc_cache_drain();
 
 	pthread_mutex_lock(&t->hdr.lock);
-	atomic_store_explicit(&t->exited, 1, memory_order_release);
+	/*
+	 * seq_cst: pairs with a waiter that arms its doorbell and then reads
+	 * exited (doorbell.c); one of the two sees the other.
+	 */
+	atomic_store_explicit(&t->exited, 1, memory_order_seq_cst);
 	for (wb = t->hdr.waiters; wb; wb = wb->next)
 		apc__doorbell_ring(wb->thread, false);
 	pthread_mutex_unlock(&t->hdr.lock);

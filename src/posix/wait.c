@@ -78,7 +78,7 @@ static bool object_signalled(struct apc__object *obj)
 	case APC__TYPE_THREAD:
 		return atomic_load_explicit(
 			&((struct apc__thread *)obj)->exited,
-			memory_order_acquire);
+			memory_order_seq_cst);
 	}
 	return false;
 }
