@@ -28,9 +28,8 @@
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
-static _Thread_local struct apc__thread *self;
-static _Thread_local uint32_t self_tid;
-static _Thread_local uint32_t last_error;
+_Thread_local struct apc__tls apc__tls
+	__attribute__((tls_model("initial-exec")));
 
 static void thread_destroy(struct apc__object *obj)
 {
@@ -47,9 +46,9 @@ static void make_exit_key(void)
 
 static uint32_t current_tid(void)
 {
-	if (!self_tid)
-		self_tid = (uint32_t)syscall(SYS_gettid);
-	return self_tid;
+	if (!apc__tls.tid)
+		apc__tls.tid = (uint32_t)syscall(SYS_gettid);
+	return apc__tls.tid;
 }
 
 static struct apc__thread *thread_new(void)
@@ -74,25 +73,16 @@ static void bind_self(struct apc__thread *t)
 {
 	pthread_once(&exit_key_once, make_exit_key);
 	__atomic_store_n(&t->tid, current_tid(), __ATOMIC_RELEASE);
-	self = t;
+	apc__tls.self = t;
 	pthread_setspecific(exit_key, t);
 }
 
-struct apc__thread *apc__thread_current_noadopt(void)
+struct apc__thread *apc__thread_adopt(void)
 {
-	return self;
-}
-
-struct apc__thread *apc__thread_current(void)
-{
-	struct apc__thread *t = self;
+	struct apc__thread *t = thread_new();
 
 	if (t)
-		return t;
-	t = thread_new();
-	if (!t)
-		return NULL;
-	bind_self(t);
+		bind_self(t);
 	return t;
 }
 
@@ -127,7 +117,7 @@ static void thread_exit_processing(void *arg)
 		apc__doorbell_ring(wb->thread, false);
 	pthread_mutex_unlock(&t->hdr.lock);
 
-	self = NULL;
+	apc__tls.self = NULL;
 	apc__object_unref(&t->hdr);
 }
 
@@ -333,7 +323,8 @@ static bool reserve_place(struct apc__thread *t, struct apc__apc *n)
 	return true;
 }
 
-static uint32_t queue_to(struct apc__thread *t, apc_fn fn, uintptr_t data)
+static inline uint32_t queue_to(struct apc__thread *t, apc_fn fn,
+				uintptr_t data, bool to_self)
 {
 	struct apc__apc *n = apc__apc_alloc();
 
@@ -344,6 +335,11 @@ static uint32_t queue_to(struct apc__thread *t, apc_fn fn, uintptr_t data)
 	if (!reserve_place(t, n)) {
 		apc__apc_free(n);
 		return APC_ERROR_NOT_ENOUGH_MEMORY;
+	}
+	if (to_self) {
+		/* The caller is t, running: no atomics, nobody to wake. */
+		apc__queue_push_self(t, n);
+		return 0;
 	}
 	if (!apc__queue_push(t, n)) {
 		if (n->counted)
@@ -366,12 +362,13 @@ uint32_t apc_queue(apc_handle thread, apc_fn fn, uintptr_t data)
 	if (thread == APC_CURRENT_THREAD) {
 		/* No reference needed: the caller is the thread. */
 		t = apc__thread_current();
-		return t ? queue_to(t, fn, data) : APC_ERROR_NOT_ENOUGH_MEMORY;
+		return t ? queue_to(t, fn, data, true)
+			 : APC_ERROR_NOT_ENOUGH_MEMORY;
 	}
 	t = (struct apc__thread *)apc__handle_get(thread, APC__TYPE_THREAD);
 	if (!t)
 		return APC_ERROR_INVALID_HANDLE;
-	st = queue_to(t, fn, data);
+	st = queue_to(t, fn, data, t == apc__tls.self);
 	apc__object_unref(&t->hdr);
 	return st;
 }
@@ -384,10 +381,10 @@ void apc_set_queue_limit(uint32_t max_pending)
 
 uint32_t apc_last_error(void)
 {
-	return last_error;
+	return apc__tls.last_error;
 }
 
 void apc_set_last_error(uint32_t error)
 {
-	last_error = error;
+	apc__tls.last_error = error;
 }
