@@ -31,31 +31,46 @@
 _Atomic uint32_t apc__queue_limit;
 
 /*
- * Node recycling: magazines.  APC nodes are allocated by producers and
- * freed by consumers, usually on different threads; malloc and free across
- * threads were measured at 60% of one-way throughput.  So each thread frees
- * nodes into its free list; when that holds APC__MAG nodes it is handed,
- * whole, to a process-wide depot (one mutex round per APC__MAG nodes), and
- * a thread whose allocation list runs dry takes its own free list, or else
- * a full magazine from the depot, before it falls back to malloc.  The
- * depot keeps at most APC__DEPOT_MAX magazines; beyond that nodes go back
- * to malloc.
+ * Node recycling: magazines over slabs.
+ *
+ * APC nodes are allocated by producers and freed by consumers, usually on
+ * different threads.  malloc and free across threads were measured at 60%
+ * of one-way throughput, so nodes come from slabs of APC__MAG nodes and
+ * are never given back to malloc: each thread frees nodes into its free
+ * list; when that holds APC__MAG nodes (a magazine) it goes, whole, to a
+ * process-wide depot (one mutex round per APC__MAG nodes).  A thread whose
+ * allocation list runs dry takes its own free list, else a magazine from
+ * the depot, else a new slab.
+ *
+ * The cost of this: apcrt keeps the memory of its peak number of APCs
+ * pending at once (32 bytes each on LP64) for reuse until the process
+ * ends.  apc_set_queue_limit bounds that peak.
  */
 #define APC__MAG 64
-#define APC__DEPOT_MAX 64
+
+struct slab {
+	struct slab *next; /* every slab ever made, so none looks leaked */
+	struct apc__apc nodes[APC__MAG];
+};
 
 static pthread_mutex_t depot_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct apc__apc *depot[APC__DEPOT_MAX];
-static unsigned depot_len;
+static struct apc__apc *depot; /* magazines, linked through nodes[0].data */
+static struct slab *slabs;
 
-static void free_chain(struct apc__apc *n)
+static struct apc__apc *new_slab(void)
 {
-	while (n) {
-		struct apc__apc *next = n->next;
+	struct slab *sl = malloc(sizeof(*sl));
 
-		free(n);
-		n = next;
-	}
+	if (!sl)
+		return NULL;
+	for (unsigned i = 0; i + 1 < APC__MAG; i++)
+		sl->nodes[i].next = &sl->nodes[i + 1];
+	sl->nodes[APC__MAG - 1].next = NULL;
+	pthread_mutex_lock(&depot_lock);
+	sl->next = slabs;
+	slabs = sl;
+	pthread_mutex_unlock(&depot_lock);
+	return sl->nodes;
 }
 
 struct apc__apc *apc__apc_alloc(void)
@@ -70,44 +85,50 @@ struct apc__apc *apc__apc_alloc(void)
 			tls->free_len = 0;
 		} else {
 			pthread_mutex_lock(&depot_lock);
-			if (depot_len)
-				n = depot[--depot_len];
+			n = depot;
+			if (n)
+				depot = (struct apc__apc *)n->data;
 			pthread_mutex_unlock(&depot_lock);
 			if (!n)
-				return malloc(sizeof(*n));
+				n = new_slab();
+			if (!n)
+				return NULL;
 		}
 	}
 	tls->alloc_list = n->next;
 	return n;
 }
 
+/* Give a chain of free nodes to the depot as one magazine. */
+static void depot_put(struct apc__apc *chain)
+{
+	pthread_mutex_lock(&depot_lock);
+	chain->data = (uintptr_t)depot;
+	depot = chain;
+	pthread_mutex_unlock(&depot_lock);
+}
+
 void apc__apc_free(struct apc__apc *n)
 {
 	struct apc__tls *tls = &apc__tls;
-	struct apc__apc *full;
 
 	n->next = tls->free_list;
 	tls->free_list = n;
 	if (++tls->free_len < APC__MAG)
 		return;
-	full = tls->free_list;
+	depot_put(tls->free_list);
 	tls->free_list = NULL;
 	tls->free_len = 0;
-	pthread_mutex_lock(&depot_lock);
-	if (depot_len < APC__DEPOT_MAX) {
-		depot[depot_len++] = full;
-		full = NULL;
-	}
-	pthread_mutex_unlock(&depot_lock);
-	free_chain(full);
 }
 
 void apc__apc_cache_drain(void)
 {
 	struct apc__tls *tls = &apc__tls;
 
-	free_chain(tls->alloc_list);
-	free_chain(tls->free_list);
+	if (tls->alloc_list)
+		depot_put(tls->alloc_list);
+	if (tls->free_list)
+		depot_put(tls->free_list);
 	tls->alloc_list = tls->free_list = NULL;
 	tls->free_len = 0;
 }
@@ -209,14 +230,14 @@ void apc__queue_close(struct apc__thread *t)
 	while (n) {
 		struct apc__apc *next = n->next;
 
-		free(n);
+		apc__apc_free(n);
 		n = next;
 	}
 	n = t->local_head;
 	while (n) {
 		struct apc__apc *next = n->next;
 
-		free(n);
+		apc__apc_free(n);
 		n = next;
 	}
 	t->local_head = t->local_tail = NULL;
