@@ -57,6 +57,38 @@ static pthread_mutex_t depot_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct apc__apc *depot; /* magazines, linked through nodes[0].data */
 static struct slab *slabs;
 
+/*
+ * A thread that only queues (a producer that never waits) has no thread
+ * object and so no exit processing, but it holds magazines.  The first
+ * time such a thread takes nodes from the depot or a slab it sets this
+ * key, whose destructor hands its magazines back at thread exit.
+ */
+static pthread_key_t cache_key;
+static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
+
+static void cache_key_destructor(void *arg)
+{
+	(void)arg;
+	apc__apc_cache_drain();
+	/* Set the key again if a later destructor queues once more. */
+	apc__tls.cache_key_set = false;
+}
+
+static void make_cache_key(void)
+{
+	if (pthread_key_create(&cache_key, cache_key_destructor) != 0)
+		abort(); /* EAGAIN for keys: nothing can work then */
+}
+
+static void watch_cache(struct apc__tls *tls)
+{
+	if (tls->cache_key_set)
+		return;
+	pthread_once(&cache_key_once, make_cache_key);
+	pthread_setspecific(cache_key, (void *)1);
+	tls->cache_key_set = true;
+}
+
 static struct apc__apc *new_slab(void)
 {
 	struct slab *sl = malloc(sizeof(*sl));
@@ -84,6 +116,7 @@ struct apc__apc *apc__apc_alloc(void)
 			tls->free_list = NULL;
 			tls->free_len = 0;
 		} else {
+			watch_cache(tls);
 			pthread_mutex_lock(&depot_lock);
 			n = depot;
 			if (n)

@@ -158,6 +158,7 @@ struct apc__tls {
 	struct apc__apc *alloc_list;
 	struct apc__apc *free_list;
 	uint32_t free_len;
+	bool cache_key_set; /* the drain-at-exit key is set (apcq.c) */
 };
 
 extern _Thread_local struct apc__tls apc__tls
