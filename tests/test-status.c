@@ -1,0 +1,78 @@
+/*
+ * Status values: their Win32 numbers and apc_status_name/_message.
+ *
+ * Contract: 0.1 (constants; the numeric values are binding), I2 (the
+ * portable API returns the Win32 codes).
+ */
+#include <criterion/criterion.h>
+
+#include <string.h>
+
+#include <apc/apc.h>
+
+TestSuite(apc_status, .timeout = 10);
+
+Test(apc_status, constants_are_the_win32_values)
+{
+	cr_assert_eq(APC_ERROR_SUCCESS, 0u);
+	cr_assert_eq(APC_WAIT_OBJECT_0, 0x0u);
+	cr_assert_eq(APC_WAIT_ABANDONED_0, 0x80u);
+	cr_assert_eq(APC_WAIT_IO_COMPLETION, 0xC0u);
+	cr_assert_eq(APC_WAIT_TIMEOUT, 0x102u);
+	cr_assert_eq(APC_WAIT_FAILED, 0xFFFFFFFFu);
+	cr_assert_eq(APC_STILL_ACTIVE, 0x103u);
+	cr_assert_eq(APC_ERROR_FILE_NOT_FOUND, 2u);
+	cr_assert_eq(APC_ERROR_ACCESS_DENIED, 5u);
+	cr_assert_eq(APC_ERROR_INVALID_HANDLE, 6u);
+	cr_assert_eq(APC_ERROR_NOT_ENOUGH_MEMORY, 8u);
+	cr_assert_eq(APC_ERROR_GEN_FAILURE, 31u);
+	cr_assert_eq(APC_ERROR_NOT_SUPPORTED, 50u);
+	cr_assert_eq(APC_ERROR_INVALID_PARAMETER, 87u);
+	cr_assert_eq(APC_INFINITE, 0xFFFFFFFFu);
+	cr_assert_eq((intptr_t)APC_CURRENT_PROCESS, -1);
+	cr_assert_eq((intptr_t)APC_CURRENT_THREAD, -2);
+	cr_assert_eq(APC_THREAD_SUSPENDED, 0x4u);
+	cr_assert_eq(APC_DUPLICATE_CLOSE_SOURCE, 0x1u);
+	cr_assert_eq(APC_DUPLICATE_SAME_ACCESS, 0x2u);
+	cr_assert_eq(sizeof(apc_handle), sizeof(void *));
+}
+
+Test(apc_status, names_and_messages_follow_the_map)
+{
+	unsigned int n = 0;
+
+#define CHECK(name, message)                                                  \
+	do {                                                                  \
+		const char *nm = apc_status_name(APC_##name);                 \
+		const char *msg = apc_status_message(APC_##name);             \
+		cr_assert_not_null(nm);                                       \
+		cr_assert_not_null(msg);                                      \
+		/* 0 is both WAIT_OBJECT_0 and ERROR_SUCCESS. */              \
+		cr_assert_eq(strcmp(nm, #name), 0, "%s is named %s", #name,   \
+			     nm);                                             \
+		cr_assert_eq(strcmp(msg, message), 0, "%s: \"%s\"", #name,    \
+			     msg);                                            \
+		n++;                                                          \
+	} while (0);
+	APC_STATUS_MAP(CHECK)
+#undef CHECK
+	cr_assert_eq(n, 13);
+	cr_assert_eq(strcmp(apc_status_name(0), "WAIT_OBJECT_0"), 0);
+}
+
+Test(apc_status, unknown_values)
+{
+	static const uint32_t unknown[] = { 1, 3, 7, 0x101, 0x104, 996, 997,
+					    0xC0000008u, 0xFFFFFFFEu };
+	unsigned int i;
+
+	for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+		cr_assert_eq(strcmp(apc_status_name(unknown[i]), "UNKNOWN"), 0,
+			     "%#x is named %s", unknown[i],
+			     apc_status_name(unknown[i]));
+		cr_assert_eq(strcmp(apc_status_message(unknown[i]),
+				    "unknown status"),
+			     0, "%#x: %s", unknown[i],
+			     apc_status_message(unknown[i]));
+	}
+}
