@@ -1,0 +1,408 @@
+/*
+ * apcrt benchmarks: what every bench program shares.
+ *
+ * Header-only (static inline), so each program is one .c file.  It holds
+ * the clock, the command line, the output format, the bookkeeping that the
+ * implementations of one scenario share (thread start and join, warm-up,
+ * timing, count checks and the result line) and a few Linux primitives
+ * (futex, cpu_relax) used by the baselines.  It never includes an apcrt
+ * header: the baselines must build without apcrt, and WinPR's names
+ * collide with <apc/windows.h>.  The apcrt programs' own helpers are in
+ * bench-apc.h.
+ *
+ * Output: one line per measurement on stdout, nothing else.
+ *
+ *	RESULT <scenario> <impl> <value> <unit>
+ *	NA <scenario> <impl> <reason words...>
+ *
+ * scenario is self-apc, pingpong or throughput; unit is ns/op (smaller is
+ * better: one self-APC, or one round trip of a ping-pong) or Mops/s
+ * (bigger is better: messages delivered per microsecond).  bench/run
+ * repeats the programs in interleaved rounds and does the statistics.
+ *
+ * Command line of every program: [-s SCALE] [-n ITERATIONS].  Each
+ * measurement has a built-in iteration count sized for roughly 0.1-1 s
+ * on a 2-core VM; -s multiplies it, -n replaces it.  A program that finds
+ * a wrong result (an APC count or order mismatch) says so on stderr and
+ * exits 1.
+ *
+ * Placement: the two threads of a ping-pong or of a producer/consumer pair
+ * call bench_pin(0) and bench_pin(1).  BENCH_PIN=cross (the default) puts
+ * them on two different CPUs, so that every implementation pays the same
+ * cross-CPU wake-up; BENCH_PIN=same puts both on one CPU (wake-ups become
+ * context switches); BENCH_PIN=off leaves placement to the scheduler,
+ * which on a small VM flips between the two and makes results bimodal.
+ */
+#ifndef APC_BENCH_H
+#define APC_BENCH_H
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BENCH_NS_PER_OP "ns/op"
+#define BENCH_MOPS "Mops/s"
+
+/* Nanoseconds on the monotonic clock. */
+static inline uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void bench_fail(const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 1, 2)));
+
+/* Report a wrong result or a failed call, and end the program with 1. */
+static inline void bench_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("bench: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* The CPUs the process may use, as it started (bench_parse). */
+static cpu_set_t bench_cpus;
+
+struct bench_args {
+	double scale;		/* -s: multiplies the built-in counts */
+	uint64_t iters;		/* -n: replaces them when not 0 */
+};
+
+static inline void bench_usage(const char *prog)
+{
+	fprintf(stderr, "usage: %s [-s SCALE] [-n ITERATIONS]\n", prog);
+	exit(2);
+}
+
+static inline struct bench_args bench_parse(int argc, char **argv)
+{
+	struct bench_args a = { .scale = 1.0, .iters = 0 };
+	int i;
+
+	if (sched_getaffinity(0, sizeof(bench_cpus), &bench_cpus) != 0)
+		CPU_ZERO(&bench_cpus);
+
+	for (i = 1; i < argc; i++) {
+		char *end = NULL;
+
+		if (i + 1 >= argc)
+			bench_usage(argv[0]);
+		if (strcmp(argv[i], "-s") == 0) {
+			a.scale = strtod(argv[++i], &end);
+			if (*end != '\0' || !(a.scale > 0.0) || a.scale > 1e6)
+				bench_usage(argv[0]);
+		} else if (strcmp(argv[i], "-n") == 0) {
+			errno = 0;
+			a.iters = strtoull(argv[++i], &end, 10);
+			if (*end != '\0' || errno != 0 || a.iters == 0)
+				bench_usage(argv[0]);
+		} else {
+			bench_usage(argv[0]);
+		}
+	}
+	return a;
+}
+
+/*
+ * Pin the calling thread for its role (0 or 1) in a two-thread
+ * measurement, as BENCH_PIN says.  Does nothing with fewer than two
+ * usable CPUs.
+ */
+static inline void bench_pin(int role)
+{
+	const char *mode = getenv("BENCH_PIN");
+	int want, cpu, k = 0;
+	cpu_set_t set;
+
+	if (mode != NULL && strcmp(mode, "off") == 0)
+		return;
+	if (CPU_COUNT(&bench_cpus) < 2)
+		return;
+	want = mode != NULL && strcmp(mode, "same") == 0 ? 0 : role;
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &bench_cpus) || k++ != want)
+			continue;
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		if (sched_setaffinity(0, sizeof(set), &set) != 0)
+			bench_fail("sched_setaffinity: %s", strerror(errno));
+		return;
+	}
+}
+
+/* The iteration count of one measurement whose built-in count is base. */
+static inline uint64_t bench_iters(const struct bench_args *a, uint64_t base)
+{
+	double n;
+
+	if (a->iters != 0)
+		return a->iters;
+	n = (double)base * a->scale;
+	return n < 1.0 ? 1 : (uint64_t)n;
+}
+
+/* Warm-up count that goes with n: a tenth, at least one. */
+static inline uint64_t bench_warmup(uint64_t n)
+{
+	return n / 10 ? n / 10 : 1;
+}
+
+static inline void bench_result(const char *scenario, const char *impl,
+				double value, const char *unit)
+{
+	printf("RESULT %s %s %.3f %s\n", scenario, impl, value, unit);
+	fflush(stdout);
+}
+
+/* ns per operation for n operations that took ns nanoseconds. */
+static inline void bench_result_ns(const char *scenario, const char *impl,
+				   uint64_t ns, uint64_t n)
+{
+	bench_result(scenario, impl, (double)ns / (double)n, BENCH_NS_PER_OP);
+}
+
+/* Millions of messages per second for n messages in ns nanoseconds. */
+static inline void bench_result_mops(const char *scenario, const char *impl,
+				     uint64_t ns, uint64_t n)
+{
+	bench_result(scenario, impl, (double)n * 1e3 / (double)(ns ? ns : 1),
+		     BENCH_MOPS);
+}
+
+static inline void bench_na(const char *scenario, const char *impl,
+			    const char *reason)
+{
+	printf("NA %s %s %s\n", scenario, impl, reason);
+	fflush(stdout);
+}
+
+/* ---- checks ---------------------------------------------------------- */
+
+/* Sequence numbers: number got arrived where expected was due. */
+static inline void bench_check_seq(const char *who, uint64_t got,
+				   uint64_t expected)
+{
+	if (got != expected)
+		bench_fail("%s: got %ju, expected %ju", who, (uintmax_t)got,
+			   (uintmax_t)expected);
+}
+
+/* A final count: count of what happened, where expected were due. */
+static inline void bench_check_count(const char *who, uint64_t count,
+				     const char *what, uint64_t expected)
+{
+	if (count != expected)
+		bench_fail("%s: %ju %s, expected %ju", who, (uintmax_t)count,
+			   what, (uintmax_t)expected);
+}
+
+/* ---- threads --------------------------------------------------------- */
+
+/* A new thread running fn(arg); ends the program if it cannot start. */
+static inline pthread_t bench_thread_start(void *(*fn)(void *), void *arg)
+{
+	pthread_t th;
+
+	if (pthread_create(&th, NULL, fn, arg) != 0)
+		bench_fail("pthread_create failed");
+	return th;
+}
+
+/*
+ * Run fa((void *)0) and fb((void *)1) on two new threads (the argument is
+ * the role, for bench_pin) and return when both have ended.
+ */
+static inline void bench_run_pair(void *(*fa)(void *), void *(*fb)(void *))
+{
+	pthread_t a = bench_thread_start(fa, (void *)(intptr_t)0);
+	pthread_t b = bench_thread_start(fb, (void *)(intptr_t)1);
+
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+}
+
+/* ---- scenario (b): ping-pong ----------------------------------------- */
+
+/*
+ * The bookkeeping of a ping-pong between thread A (role 0) and thread B
+ * (role 1).  A counts round trips; the clock runs from the end of the
+ * warm-up rounds to the end of the last round.  B counts its own turns.
+ */
+struct bench_pp {
+	uint64_t warm, total;	/* rounds of warm-up, rounds in all */
+	uint64_t rounds;	/* A's count */
+	uint64_t seen_b;	/* B's count */
+	uint64_t t0, t1;
+	atomic_int ready;	/* threads at the start line */
+};
+
+/* Before the threads start: n timed rounds after a warm-up. */
+static inline void bench_pp_init(struct bench_pp *pp, uint64_t n)
+{
+	atomic_init(&pp->ready, 0);
+	pp->warm = bench_warmup(n);
+	pp->total = pp->warm + n;
+	pp->rounds = 0;
+	pp->seen_b = 0;
+}
+
+/* First thing in either thread: pin it, then wait for the other one. */
+static inline void bench_pp_start(struct bench_pp *pp, int role)
+{
+	bench_pin(role);
+	atomic_fetch_add(&pp->ready, 1);
+	while (atomic_load(&pp->ready) < 2)
+		sched_yield();
+}
+
+/* A, at each round: count and time it.  True after the last round. */
+static inline int bench_pp_round(struct bench_pp *pp)
+{
+	pp->rounds++;
+	if (pp->rounds == pp->warm)
+		pp->t0 = bench_now_ns();
+	if (pp->rounds != pp->total)
+		return 0;
+	pp->t1 = bench_now_ns();
+	return 1;
+}
+
+/*
+ * After both threads ended: check that A counted every round and B seen_b
+ * turns (what names the counts in the message), and print ns per round
+ * trip for impl.
+ */
+static inline void bench_pp_report(const struct bench_pp *pp,
+				   const char *impl, const char *what,
+				   uint64_t seen_b)
+{
+	if (pp->rounds != pp->total || pp->seen_b != seen_b)
+		bench_fail("%s pingpong: %ju/%ju %s, expected %ju/%ju", impl,
+			   (uintmax_t)pp->rounds, (uintmax_t)pp->seen_b, what,
+			   (uintmax_t)pp->total, (uintmax_t)seen_b);
+	bench_result_ns("pingpong", impl, pp->t1 - pp->t0,
+			pp->total - pp->warm);
+}
+
+/* ---- scenario (c): one-way throughput -------------------------------- */
+
+/*
+ * The consumer's side of a one-way throughput measurement; it starts a
+ * cache line.  The producer sends messages 0 .. total-1 and keeps its
+ * warm-up count and start time in locals (bench_tput_catch_up), so that
+ * its loop never reads this line.
+ */
+struct bench_tput {
+	_Alignas(64) atomic_uint_fast64_t done;	/* consumer's count */
+	uint64_t total;
+	uint64_t t1;		/* when the last message was handled */
+	const char *who;	/* for messages */
+};
+
+static inline void bench_tput_init(struct bench_tput *tp, uint64_t total,
+				   const char *who)
+{
+	atomic_init(&tp->done, 0);
+	tp->total = total;
+	tp->who = who;
+}
+
+/* Consumer: true while messages are still to come. */
+static inline int bench_tput_pending(struct bench_tput *tp)
+{
+	return atomic_load_explicit(&tp->done, memory_order_relaxed) <
+	       tp->total;
+}
+
+/* Consumer: count message data, which must be the next one in order. */
+static inline uint64_t bench_tput_count(struct bench_tput *tp, uint64_t data)
+{
+	uint64_t c = atomic_load_explicit(&tp->done, memory_order_relaxed);
+
+	bench_check_seq(tp->who, data, c);
+	atomic_store_explicit(&tp->done, c + 1, memory_order_release);
+	return c + 1;
+}
+
+/* Consumer: bench_tput_count, and stop the clock after the last one. */
+static inline void bench_tput_deliver(struct bench_tput *tp, uint64_t data)
+{
+	if (bench_tput_count(tp, data) == tp->total)
+		tp->t1 = bench_now_ns();
+}
+
+/*
+ * Producer, before sending message warm (the first timed one): wait for
+ * the consumer to handle the warm-up messages; returns the start time.
+ */
+static inline uint64_t bench_tput_catch_up(struct bench_tput *tp,
+					   uint64_t warm)
+{
+	while (atomic_load(&tp->done) < warm)
+		sched_yield();
+	return bench_now_ns();
+}
+
+/*
+ * After the consumer ended: check that it handled every message (what
+ * names them in the message) and print Mops/s for the n timed ones, sent
+ * from t0 on, for impl.
+ */
+static inline void bench_tput_report(struct bench_tput *tp, const char *impl,
+				     const char *what, uint64_t t0, uint64_t n)
+{
+	bench_check_count(tp->who, atomic_load(&tp->done), what, tp->total);
+	bench_result_mops("throughput", impl, tp->t1 - t0, n);
+}
+
+/* ---- Linux primitives for the baselines ---------------------------- */
+
+static inline void bench_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("pause" ::: "memory");
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+/* FUTEX_WAIT_PRIVATE while *word == val; returns at once otherwise. */
+static inline void bench_futex_wait(atomic_uint *word, unsigned int val)
+{
+	long r = syscall(SYS_futex, (void *)word, FUTEX_WAIT_PRIVATE, val,
+			 NULL, NULL, 0);
+
+	if (r != 0 && errno != EAGAIN && errno != EINTR)
+		bench_fail("futex wait: %s", strerror(errno));
+}
+
+static inline void bench_futex_wake(atomic_uint *word, int n)
+{
+	if (syscall(SYS_futex, (void *)word, FUTEX_WAKE_PRIVATE, n, NULL,
+		    NULL, 0) < 0)
+		bench_fail("futex wake: %s", strerror(errno));
+}
+
+#endif /* APC_BENCH_H */
