@@ -26,6 +26,8 @@ run() {
 
 setup build-debug
 run build-debug
+echo "=== build-debug, waits without spinning (APC_SPIN_NS=0) ==="
+meson test -C build-debug --setup=nospin --print-errorlogs || status=1
 
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
