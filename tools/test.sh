@@ -36,7 +36,27 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run build-asan
 setup build-tsan -Db_sanitize=thread -Db_lundef=false
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run build-tsan
 
-if [ $status -ne 0 ]; then
-	echo "tools/test.sh: some tests FAILED"
+# Totals of the Criterion tests over every run (from meson's logs; each
+# run's file also holds the examples and scripts, counted by meson above).
+echo "=== summary ==="
+passed=0
+failed=0
+for log in build-debug/meson-logs/testlog.txt \
+	build-debug/meson-logs/testlog-nospin.txt \
+	build-asan/meson-logs/testlog.txt build-tsan/meson-logs/testlog.txt; do
+	[ -f "$log" ] || continue
+	read -r p f < <(awk '/Synthesis: Tested:/ {
+			for (i = 1; i <= NF; i++) {
+				if ($i == "Passing:") p += $(i + 1)
+				if ($i == "Failing:" || $i == "Crashing:") f += $(i + 1)
+			}
+		} END { print p + 0, f + 0 }' "$log")
+	echo "$log: $p Criterion tests passed, $f failed"
+	passed=$((passed + p))
+	failed=$((failed + f))
+done
+if [ $status -ne 0 ] && [ $failed -eq 0 ]; then
+	failed=1 # a failure outside Criterion (a script, a crash, a timeout)
 fi
+echo "$passed passed, $failed failed"
 exit $status
