@@ -161,8 +161,13 @@ APC_API uint32_t apc_queue(apc_handle thread, apc_fn fn, uintptr_t data);
  * that would make its target's queue hold more than max_pending APCs not
  * yet started.  0 (the default) means no limit other than memory.  APCs
  * queued before the call do not count towards the limit.  Process-wide.
+ *
+ * POSIX only: Windows bounds a thread's APC queue by kernel memory alone
+ * and has no such setting, so the Windows backend does not offer it.
  */
+#ifndef _WIN32
 APC_API void apc_set_queue_limit(uint32_t max_pending);
+#endif /* !_WIN32 */
 
 /*
  * apc_sleep - sleep, alertably or not (SleepEx)

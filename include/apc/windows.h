@@ -13,6 +13,15 @@
 #ifndef APC_WINDOWS_H
 #define APC_WINDOWS_H
 
+#if defined(_WIN32)
+/*
+ * On Windows the Win32 names are the system's own: this header adds
+ * nothing, so one program builds against the real API there and against
+ * apcrt on POSIX.
+ */
+#include <windows.h>
+#else /* !_WIN32 */
+
 #include "apc.h"
 
 /* ---- base types ------------------------------------------------------ */
@@ -244,4 +253,5 @@ static inline DWORD WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds)
 	return WaitForSingleObjectEx(hHandle, dwMilliseconds, FALSE);
 }
 
+#endif /* !_WIN32 */
 #endif /* APC_WINDOWS_H */
