@@ -32,28 +32,67 @@
  * cross-CPU wake-up; BENCH_PIN=same puts both on one CPU (wake-ups become
  * context switches); BENCH_PIN=off leaves placement to the scheduler,
  * which on a small VM flips between the two and makes results bimodal.
+ *
+ * Windows: the apcrt programs (bench-*.c) also build with mingw-w64 for
+ * the Windows backend, and bench/run --wine runs them under Wine.  There
+ * this header takes the clock from QueryPerformanceCounter, the CPUs from
+ * the process affinity mask, pins with SetThreadAffinityMask and yields
+ * with SwitchToThread; the pthread and futex helpers, which only the
+ * Linux baselines use, are left out.  Output goes in binary mode (no CR
+ * before the LF).  The build defines __USE_MINGW_ANSI_STDIO (bench/
+ * meson.build) for the C99 printf formats.
  */
 #ifndef APC_BENCH_H
 #define APC_BENCH_H
 
 #include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#include <fcntl.h>
+#include <io.h>
+#include <windows.h>
+#else
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#endif
 
 #define BENCH_NS_PER_OP "ns/op"
 #define BENCH_MOPS "Mops/s"
 
+#ifdef _WIN32
+/* Ticks per second of the performance counter (bench_parse). */
+static uint64_t bench_qpc_freq = 1;
+
+/* Nanoseconds on the performance counter (monotonic). */
+static inline uint64_t bench_now_ns(void)
+{
+	const uint64_t f = bench_qpc_freq;
+	LARGE_INTEGER c;
+	uint64_t t;
+
+	QueryPerformanceCounter(&c);
+	t = (uint64_t)c.QuadPart;
+	/* (whole seconds, then the rest: no overflow for any frequency) */
+	return t / f * 1000000000u + t % f * 1000000000u / f;
+}
+
+/* Give up the processor to another ready thread, if any (sched_yield). */
+static inline void bench_yield(void)
+{
+	SwitchToThread();
+}
+#define BENCH_PRINTF __MINGW_PRINTF_FORMAT
+#else
 /* Nanoseconds on the monotonic clock. */
 static inline uint64_t bench_now_ns(void)
 {
@@ -63,8 +102,15 @@ static inline uint64_t bench_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static inline void bench_yield(void)
+{
+	sched_yield();
+}
+#define BENCH_PRINTF printf
+#endif
+
 static inline void bench_fail(const char *fmt, ...)
-	__attribute__((noreturn, format(printf, 1, 2)));
+	__attribute__((noreturn, format(BENCH_PRINTF, 1, 2)));
 
 /* Report a wrong result or a failed call, and end the program with 1. */
 static inline void bench_fail(const char *fmt, ...)
@@ -81,7 +127,11 @@ static inline void bench_fail(const char *fmt, ...)
 }
 
 /* The CPUs the process may use, as it started (bench_parse). */
+#ifdef _WIN32
+static DWORD_PTR bench_cpus;
+#else
 static cpu_set_t bench_cpus;
+#endif
 
 struct bench_args {
 	double scale;		/* -s: multiplies the built-in counts */
@@ -99,8 +149,21 @@ static inline struct bench_args bench_parse(int argc, char **argv)
 	struct bench_args a = { .scale = 1.0, .iters = 0 };
 	int i;
 
+#ifdef _WIN32
+	DWORD_PTR sys_cpus;
+	LARGE_INTEGER freq;
+
+	if (QueryPerformanceFrequency(&freq) && freq.QuadPart > 0)
+		bench_qpc_freq = (uint64_t)freq.QuadPart;
+	if (!GetProcessAffinityMask(GetCurrentProcess(), &bench_cpus,
+				    &sys_cpus))
+		bench_cpus = 0;
+	/* RESULT lines end in LF only, as on Linux. */
+	_setmode(_fileno(stdout), _O_BINARY);
+#else
 	if (sched_getaffinity(0, sizeof(bench_cpus), &bench_cpus) != 0)
 		CPU_ZERO(&bench_cpus);
+#endif
 
 	for (i = 1; i < argc; i++) {
 		char *end = NULL;
@@ -132,6 +195,25 @@ static inline void bench_pin(int role)
 {
 	const char *mode = getenv("BENCH_PIN");
 	int want, cpu, k = 0;
+#ifdef _WIN32
+	const int ncpu = (int)(sizeof(bench_cpus) * CHAR_BIT);
+
+	if (mode != NULL && strcmp(mode, "off") == 0)
+		return;
+	if (__builtin_popcountll((unsigned long long)bench_cpus) < 2)
+		return;
+	want = mode != NULL && strcmp(mode, "same") == 0 ? 0 : role;
+	for (cpu = 0; cpu < ncpu; cpu++) {
+		DWORD_PTR bit = (DWORD_PTR)1 << cpu;
+
+		if (!(bench_cpus & bit) || k++ != want)
+			continue;
+		if (SetThreadAffinityMask(GetCurrentThread(), bit) == 0)
+			bench_fail("SetThreadAffinityMask: error %lu",
+				   (unsigned long)GetLastError());
+		return;
+	}
+#else
 	cpu_set_t set;
 
 	if (mode != NULL && strcmp(mode, "off") == 0)
@@ -148,6 +230,7 @@ static inline void bench_pin(int role)
 			bench_fail("sched_setaffinity: %s", strerror(errno));
 		return;
 	}
+#endif
 }
 
 /* The iteration count of one measurement whose built-in count is base. */
@@ -216,7 +299,9 @@ static inline void bench_check_count(const char *who, uint64_t count,
 			   what, (uintmax_t)expected);
 }
 
-/* ---- threads --------------------------------------------------------- */
+/* ---- threads (the baselines: Linux only) ----------------------------- */
+
+#ifndef _WIN32
 
 /* A new thread running fn(arg); ends the program if it cannot start. */
 static inline pthread_t bench_thread_start(void *(*fn)(void *), void *arg)
@@ -240,6 +325,7 @@ static inline void bench_run_pair(void *(*fa)(void *), void *(*fb)(void *))
 	pthread_join(a, NULL);
 	pthread_join(b, NULL);
 }
+#endif
 
 /* ---- scenario (b): ping-pong ----------------------------------------- */
 
@@ -272,7 +358,7 @@ static inline void bench_pp_start(struct bench_pp *pp, int role)
 	bench_pin(role);
 	atomic_fetch_add(&pp->ready, 1);
 	while (atomic_load(&pp->ready) < 2)
-		sched_yield();
+		bench_yield();
 }
 
 /* A, at each round: count and time it.  True after the last round. */
@@ -359,7 +445,7 @@ static inline uint64_t bench_tput_catch_up(struct bench_tput *tp,
 					   uint64_t warm)
 {
 	while (atomic_load(&tp->done) < warm)
-		sched_yield();
+		bench_yield();
 	return bench_now_ns();
 }
 
@@ -376,6 +462,8 @@ static inline void bench_tput_report(struct bench_tput *tp, const char *impl,
 }
 
 /* ---- Linux primitives for the baselines ---------------------------- */
+
+#ifndef _WIN32
 
 static inline void bench_cpu_relax(void)
 {
@@ -404,5 +492,6 @@ static inline void bench_futex_wake(atomic_uint *word, int n)
 		    NULL, 0) < 0)
 		bench_fail("futex wake: %s", strerror(errno));
 }
+#endif
 
 #endif /* APC_BENCH_H */

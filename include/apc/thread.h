@@ -4,6 +4,11 @@
  * Contract: ../shared/spec/win32-apc-contract.md sections A (APC queue),
  * B (alertable waits), C.5 (thread objects), G (thread exit) and M
  * (handles, pseudo-handles, suspended start).
+ *
+ * Statuses: each call lists the values apcrt itself returns.  On the
+ * Windows backend, where each call is the kernel32 call of the same name,
+ * a failure inside kernel32 is returned as that call's Win32 error code
+ * (GetLastError), which may be one the list does not name.
  */
 #ifndef APC_THREAD_H
 #define APC_THREAD_H
