@@ -56,7 +56,7 @@ Test(apc_status, names_and_messages_follow_the_map)
 	} while (0);
 	APC_STATUS_MAP(CHECK)
 #undef CHECK
-	cr_assert_eq(n, 13);
+	cr_assert_eq(n, 16);
 	cr_assert_eq(strcmp(apc_status_name(0), "WAIT_OBJECT_0"), 0);
 }
 

@@ -10,5 +10,6 @@
 #include "defs.h"
 #include "status.h"
 #include "thread.h"
+#include "sync.h"
 
 #endif /* APC_APC_H */

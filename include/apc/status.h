@@ -33,6 +33,9 @@
 #define APC_ERROR_GEN_FAILURE 31u
 #define APC_ERROR_NOT_SUPPORTED 50u
 #define APC_ERROR_INVALID_PARAMETER 87u
+#define APC_ERROR_NOT_OWNER 288u
+#define APC_ERROR_TOO_MANY_POSTS 298u
+#define APC_ERROR_MUTANT_LIMIT_EXCEEDED 587u
 
 /* X(name, message): the names and messages of the values above. */
 #define APC_STATUS_MAP(X)                                                      \
@@ -48,7 +51,10 @@
 	X(ERROR_NOT_ENOUGH_MEMORY, "not enough memory")                        \
 	X(ERROR_GEN_FAILURE, "the thread has ended")                           \
 	X(ERROR_NOT_SUPPORTED, "the request is not supported")                 \
-	X(ERROR_INVALID_PARAMETER, "the parameter is incorrect")
+	X(ERROR_INVALID_PARAMETER, "the parameter is incorrect")               \
+	X(ERROR_NOT_OWNER, "the caller does not own the mutex")                \
+	X(ERROR_TOO_MANY_POSTS, "the semaphore would pass its maximum")        \
+	X(ERROR_MUTANT_LIMIT_EXCEEDED, "the mutex recursion count is full")
 
 APC_BEGIN_DECLS
 

@@ -22,6 +22,8 @@
 #include <windows.h>
 #else /* !_WIN32 */
 
+#include <wchar.h>
+
 #include "apc.h"
 
 /* ---- base types ------------------------------------------------------ */
@@ -52,6 +54,10 @@ typedef uintptr_t ULONG_PTR;
 typedef uintptr_t DWORD_PTR;
 typedef intptr_t LONG_PTR;
 typedef size_t SIZE_T;
+typedef char CHAR;
+typedef wchar_t WCHAR;
+typedef const CHAR *LPCSTR;
+typedef const WCHAR *LPCWSTR;
 typedef void *PVOID;
 typedef void *LPVOID;
 typedef const void *LPCVOID;
@@ -93,6 +99,10 @@ typedef PTHREAD_START_ROUTINE LPTHREAD_START_ROUTINE;
 #define ERROR_GEN_FAILURE APC_ERROR_GEN_FAILURE
 #define ERROR_NOT_SUPPORTED APC_ERROR_NOT_SUPPORTED
 #define ERROR_INVALID_PARAMETER APC_ERROR_INVALID_PARAMETER
+#define ERROR_NOT_OWNER APC_ERROR_NOT_OWNER
+#define ERROR_TOO_MANY_POSTS APC_ERROR_TOO_MANY_POSTS
+#define ERROR_MUTANT_LIMIT_EXCEEDED APC_ERROR_MUTANT_LIMIT_EXCEEDED
+#define MAXIMUM_WAIT_OBJECTS APC_MAXIMUM_WAIT_OBJECTS
 
 #define CREATE_SUSPENDED APC_THREAD_SUSPENDED
 #define DUPLICATE_CLOSE_SOURCE APC_DUPLICATE_CLOSE_SOURCE
@@ -120,6 +130,14 @@ static inline BOOL apc__win_bool(uint32_t status)
 		return TRUE;
 	apc_set_last_error(status);
 	return FALSE;
+}
+
+/* A wait's result; on WAIT_FAILED its error becomes the last error. */
+static inline DWORD apc__win_wait(uint32_t r, uint32_t err)
+{
+	if (r == APC_WAIT_FAILED)
+		apc_set_last_error(err);
+	return r;
 }
 
 /* ---- threads and handles ----------------------------------------------- */
@@ -251,6 +269,165 @@ static inline DWORD WaitForSingleObjectEx(HANDLE hHandle, DWORD dwMilliseconds,
 static inline DWORD WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds)
 {
 	return WaitForSingleObjectEx(hHandle, dwMilliseconds, FALSE);
+}
+
+/* ---- events, semaphores, mutexes, multi-object waits ------------------- */
+
+/*
+ * Named objects are out of scope on POSIX: a non-NULL name fails with
+ * ERROR_NOT_SUPPORTED.  Security attributes are accepted and ignored.
+ */
+static inline HANDLE apc__win_created(uint32_t status, HANDLE h)
+{
+	if (status != APC_ERROR_SUCCESS) {
+		apc_set_last_error(status);
+		return NULL;
+	}
+	return h;
+}
+
+static inline HANDLE apc__win_event(BOOL manual, BOOL initial, int named)
+{
+	HANDLE h = NULL;
+
+	if (named)
+		return apc__win_created(APC_ERROR_NOT_SUPPORTED, NULL);
+	return apc__win_created(
+		apc_event_create(manual != FALSE, initial != FALSE, &h), h);
+}
+
+static inline HANDLE CreateEventA(LPSECURITY_ATTRIBUTES lpEventAttributes,
+				  BOOL bManualReset, BOOL bInitialState,
+				  LPCSTR lpName)
+{
+	(void)lpEventAttributes;
+	return apc__win_event(bManualReset, bInitialState, lpName != NULL);
+}
+
+static inline HANDLE CreateEventW(LPSECURITY_ATTRIBUTES lpEventAttributes,
+				  BOOL bManualReset, BOOL bInitialState,
+				  LPCWSTR lpName)
+{
+	(void)lpEventAttributes;
+	return apc__win_event(bManualReset, bInitialState, lpName != NULL);
+}
+
+static inline BOOL SetEvent(HANDLE hEvent)
+{
+	return apc__win_bool(apc_event_set(hEvent));
+}
+
+static inline BOOL ResetEvent(HANDLE hEvent)
+{
+	return apc__win_bool(apc_event_reset(hEvent));
+}
+
+static inline BOOL PulseEvent(HANDLE hEvent)
+{
+	return apc__win_bool(apc_event_pulse(hEvent));
+}
+
+static inline HANDLE apc__win_semaphore(LONG initial, LONG maximum, int named)
+{
+	HANDLE h = NULL;
+
+	if (named)
+		return apc__win_created(APC_ERROR_NOT_SUPPORTED, NULL);
+	return apc__win_created(apc_semaphore_create(initial, maximum, &h), h);
+}
+
+static inline HANDLE
+CreateSemaphoreA(LPSECURITY_ATTRIBUTES lpSemaphoreAttributes,
+		 LONG lInitialCount, LONG lMaximumCount, LPCSTR lpName)
+{
+	(void)lpSemaphoreAttributes;
+	return apc__win_semaphore(lInitialCount, lMaximumCount, lpName != NULL);
+}
+
+static inline HANDLE
+CreateSemaphoreW(LPSECURITY_ATTRIBUTES lpSemaphoreAttributes,
+		 LONG lInitialCount, LONG lMaximumCount, LPCWSTR lpName)
+{
+	(void)lpSemaphoreAttributes;
+	return apc__win_semaphore(lInitialCount, lMaximumCount, lpName != NULL);
+}
+
+static inline BOOL ReleaseSemaphore(HANDLE hSemaphore, LONG lReleaseCount,
+				    LONG *lpPreviousCount)
+{
+	return apc__win_bool(apc_semaphore_release(hSemaphore, lReleaseCount,
+						   lpPreviousCount));
+}
+
+static inline HANDLE apc__win_mutex(BOOL initial_owner, int named)
+{
+	HANDLE h = NULL;
+
+	if (named)
+		return apc__win_created(APC_ERROR_NOT_SUPPORTED, NULL);
+	return apc__win_created(apc_mutex_create(initial_owner != FALSE, &h),
+				h);
+}
+
+static inline HANDLE CreateMutexA(LPSECURITY_ATTRIBUTES lpMutexAttributes,
+				  BOOL bInitialOwner, LPCSTR lpName)
+{
+	(void)lpMutexAttributes;
+	return apc__win_mutex(bInitialOwner, lpName != NULL);
+}
+
+static inline HANDLE CreateMutexW(LPSECURITY_ATTRIBUTES lpMutexAttributes,
+				  BOOL bInitialOwner, LPCWSTR lpName)
+{
+	(void)lpMutexAttributes;
+	return apc__win_mutex(bInitialOwner, lpName != NULL);
+}
+
+static inline BOOL ReleaseMutex(HANDLE hMutex)
+{
+	return apc__win_bool(apc_mutex_release(hMutex));
+}
+
+#ifdef UNICODE
+#define CreateEvent CreateEventW
+#define CreateSemaphore CreateSemaphoreW
+#define CreateMutex CreateMutexW
+#else
+#define CreateEvent CreateEventA
+#define CreateSemaphore CreateSemaphoreA
+#define CreateMutex CreateMutexA
+#endif
+
+static inline DWORD
+WaitForMultipleObjectsEx(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll,
+			 DWORD dwMilliseconds, BOOL bAlertable)
+{
+	uint32_t err = APC_ERROR_SUCCESS;
+	uint32_t r =
+		apc_wait_multiple(nCount, lpHandles, bWaitAll != FALSE,
+				  dwMilliseconds, bAlertable != FALSE, &err);
+
+	return apc__win_wait(r, err);
+}
+
+static inline DWORD WaitForMultipleObjects(DWORD nCount,
+					   const HANDLE *lpHandles,
+					   BOOL bWaitAll, DWORD dwMilliseconds)
+{
+	return WaitForMultipleObjectsEx(nCount, lpHandles, bWaitAll,
+					dwMilliseconds, FALSE);
+}
+
+static inline DWORD SignalObjectAndWait(HANDLE hObjectToSignal,
+					HANDLE hObjectToWaitOn,
+					DWORD dwMilliseconds, BOOL bAlertable)
+{
+	uint32_t err = APC_ERROR_SUCCESS;
+	uint32_t r =
+		apc_signal_and_wait(hObjectToSignal, hObjectToWaitOn,
+				    dwMilliseconds, bAlertable != FALSE, &err);
+
+	return apc__win_wait(r, err);
 }
 
 #endif /* !_WIN32 */

@@ -54,7 +54,8 @@ void apc__object_init(struct apc__object *obj, uint32_t type,
 	obj->type = type;
 	obj->destroy = destroy;
 	pthread_mutex_init(&obj->lock, NULL);
-	obj->waiters = NULL;
+	obj->waiters = obj->waiters_tail = NULL;
+	atomic_init(&obj->all_waiters, 0);
 }
 
 void apc__object_ref(struct apc__object *obj)

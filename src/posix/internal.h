@@ -30,31 +30,72 @@
 
 enum apc__type {
 	APC__TYPE_THREAD = 1,
+	APC__TYPE_EVENT,
+	APC__TYPE_SEMAPHORE,
+	APC__TYPE_MUTEX,
 };
 
 struct apc__object;
+struct apc__wait;
 struct apc__wait_block;
 
 /*
  * The header of every object.  refs counts handle slots, waiters and
  * in-flight lookups; the object is destroyed when it drops to zero.
- * lock guards waiters, the list of threads blocked on the object.
+ *
+ * lock guards the object's state (in the type's own struct), waiters (the
+ * wait blocks of the threads blocked on it, in the order they came) and
+ * all_waiters (how many of those are wait-all blocks).
+ *
+ * Lock order (the ntsync driver's): apc__wait_all_lock, then object locks.
+ * Whoever holds more than one object lock holds apc__wait_all_lock, so
+ * object locks need no order among themselves.  An operation on one
+ * object that may have wait-all waiters takes apc__wait_all_lock first
+ * (apc__object_lock decides, re-checking all_waiters under the lock).
  */
 struct apc__object {
 	atomic_uint refs;
 	uint32_t type;
 	void (*destroy)(struct apc__object *obj);
 	pthread_mutex_t lock;
-	struct apc__wait_block *waiters;
+	struct apc__wait_block *waiters, *waiters_tail;
+	atomic_uint all_waiters;
 };
 
+extern pthread_mutex_t apc__wait_all_lock;
+
 /*
- * One waiting thread on one object, on the waiter's stack; linked on the
- * object's waiters list under the object's lock.
+ * One waiting thread on one object, inside the waiter's struct apc__wait
+ * (on its stack); linked on the object's waiters list under its lock.
  */
 struct apc__wait_block {
 	struct apc__wait_block *prev, *next;
+	struct apc__wait *wait;
+	uint32_t index;
+};
+
+/* claim values of a wait that is not (yet) satisfied by an object */
+#define APC__CLAIM_NONE (-1)
+#define APC__CLAIM_CANCEL (-2) /* the waiter left: APCs, timeout */
+
+/*
+ * A thread's wait on up to APC_MAXIMUM_WAIT_OBJECTS objects.  claim is
+ * the single point where the waiter and the signallers agree on how the
+ * wait ends: a signaller that can satisfy it moves claim from NONE to the
+ * object's index (0 for wait-all) and acquires on the waiter's behalf; a
+ * waiter that leaves for APCs or its timeout moves it from NONE to
+ * CANCEL.  Exactly one compare-and-swap succeeds (contract B14, L2).
+ * abandoned is written by the claimer under the object locks, before the
+ * waiter can unlink and read it.
+ */
+struct apc__wait {
 	struct apc__thread *thread;
+	uint32_t count;
+	bool all;
+	bool abandoned;
+	_Atomic int32_t claim;
+	struct apc__object *objs[64];
+	struct apc__wait_block blocks[64];
 };
 
 void apc__object_init(struct apc__object *obj, uint32_t type,
@@ -131,8 +172,13 @@ struct apc__thread {
 
 	/* 1 while created suspended and not yet resumed (a futex word). */
 	atomic_uint suspended;
-	/* Set (release) once exit processing is done; then exit_code holds. */
+	/* Set (under hdr.lock) once exit processing is done; then exit_code
+	 * holds.  The thread object is signalled from then on. */
 	atomic_uint exited;
+
+	/* Mutexes this thread owns, abandoned at its exit (owned_lock). */
+	pthread_mutex_t owned_lock;
+	struct apc__mutex *owned;
 	uint32_t exit_code;
 };
 
@@ -206,6 +252,48 @@ bool apc__queue_run(struct apc__thread *t);
 void apc__queue_close(struct apc__thread *t);
 
 extern _Atomic uint32_t apc__queue_limit;
+
+/* ---- dispatcher objects (sync.c) -------------------------------------- */
+
+struct apc__mutex {
+	struct apc__object hdr;
+	struct apc__thread *owner; /* NULL when unowned */
+	uint32_t recursion;
+	bool abandoned;
+	struct apc__mutex *owned_prev, *owned_next; /* owner's owned list */
+};
+
+/* Lock one object; returns whether apc__wait_all_lock was taken too. */
+bool apc__object_lock(struct apc__object *obj);
+void apc__object_unlock(struct apc__object *obj, bool all_locked);
+
+/* Under the object's lock: is it signalled for thread t? */
+bool apc__object_signalled(struct apc__object *obj, struct apc__thread *t);
+
+/*
+ * Under the object's lock, for a signalled object: acquire it for t (take
+ * a count, reset an auto event, own a mutex).  Returns 0, or
+ * APC_ERROR_MUTANT_LIMIT_EXCEEDED; sets *abandoned for an abandoned mutex.
+ */
+uint32_t apc__object_acquire(struct apc__object *obj, struct apc__thread *t,
+			     bool *abandoned);
+
+/*
+ * Under the object's lock (and apc__wait_all_lock if it has wait-all
+ * waiters): satisfy whichever waiters its state now allows, in FIFO order.
+ */
+void apc__object_wake(struct apc__object *obj);
+
+/* At thread exit: abandon every mutex t owns (contract C40). */
+void apc__mutexes_abandon(struct apc__thread *t);
+
+/*
+ * The one wait: on count (0..64) objects, with references held by the
+ * caller.  Returns a WAIT_* value; on WAIT_FAILED stores the error.
+ */
+uint32_t apc__wait_objects(struct apc__thread *t, struct apc__object **objs,
+			   uint32_t count, bool all, uint32_t ms,
+			   bool alertable, uint32_t *error);
 
 /* ---- the doorbell (doorbell.c) ---------------------------------------- */
 

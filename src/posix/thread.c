@@ -65,6 +65,8 @@ static struct apc__thread *thread_new(void)
 	atomic_init(&t->pending, 0);
 	atomic_init(&t->suspended, 0);
 	atomic_init(&t->exited, 0);
+	pthread_mutex_init(&t->owned_lock, NULL);
+	t->owned = NULL;
 	return t;
 }
 
@@ -99,23 +101,24 @@ struct apc__thread *apc__thread_get(apc_handle h)
 	return (struct apc__thread *)apc__handle_get(h, APC__TYPE_THREAD);
 }
 
+/*
+ * Exit processing, in the order the contract needs (C47, G8): abandon the
+ * mutexes the thread owns, discard its APCs, and only then make the
+ * thread object signalled, so that a thread woken by it sees all of that.
+ */
 static void thread_exit_processing(void *arg)
 {
 	struct apc__thread *t = arg;
-	struct apc__wait_block *wb;
+	bool all;
 
+	apc__mutexes_abandon(t);
 	apc__queue_close(t);
 	apc__apc_cache_drain();
 
-	pthread_mutex_lock(&t->hdr.lock);
-	/*
-	 * seq_cst: pairs with a waiter that arms its doorbell and then reads
-	 * exited (doorbell.c); one of the two sees the other.
-	 */
-	atomic_store_explicit(&t->exited, 1, memory_order_seq_cst);
-	for (wb = t->hdr.waiters; wb; wb = wb->next)
-		apc__doorbell_ring(wb->thread, false);
-	pthread_mutex_unlock(&t->hdr.lock);
+	all = apc__object_lock(&t->hdr);
+	atomic_store_explicit(&t->exited, 1, memory_order_release);
+	apc__object_wake(&t->hdr);
+	apc__object_unlock(&t->hdr, all);
 
 	apc__tls.self = NULL;
 	apc__object_unref(&t->hdr);

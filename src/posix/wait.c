@@ -73,40 +73,6 @@ static void plain_sleep(uint32_t ms)
 		;
 }
 
-static bool object_signalled(struct apc__object *obj)
-{
-	switch (obj->type) {
-	case APC__TYPE_THREAD:
-		return atomic_load_explicit(
-			&((struct apc__thread *)obj)->exited,
-			memory_order_seq_cst);
-	}
-	return false;
-}
-
-static void link_waiter(struct apc__object *obj, struct apc__wait_block *wb)
-{
-	pthread_mutex_lock(&obj->lock);
-	wb->prev = NULL;
-	wb->next = obj->waiters;
-	if (obj->waiters)
-		obj->waiters->prev = wb;
-	obj->waiters = wb;
-	pthread_mutex_unlock(&obj->lock);
-}
-
-static void unlink_waiter(struct apc__object *obj, struct apc__wait_block *wb)
-{
-	pthread_mutex_lock(&obj->lock);
-	if (wb->prev)
-		wb->prev->next = wb->next;
-	else
-		obj->waiters = wb->next;
-	if (wb->next)
-		wb->next->prev = wb->prev;
-	pthread_mutex_unlock(&obj->lock);
-}
-
 /*
  * Spinning before sleeping.
  *
@@ -156,14 +122,19 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static bool wait_ready(struct apc__thread *t, struct apc__object *obj,
-		       bool alertable);
+static bool wait_ready(struct apc__thread *t, struct apc__wait *w,
+		       bool alertable)
+{
+	return atomic_load_explicit(&w->claim, memory_order_acquire) !=
+		       APC__CLAIM_NONE ||
+	       (alertable && apc__queue_nonempty(t));
+}
 
 /*
  * Poll until the wait is ready, spin_ns has passed or the deadline has
  * come.  Returns true if ready.
  */
-static bool spin(struct apc__thread *t, struct apc__object *obj, bool alertable,
+static bool spin(struct apc__thread *t, struct apc__wait *w, bool alertable,
 		 const struct timespec *dl)
 {
 	uint64_t end = mono_ns() + spin_ns;
@@ -182,7 +153,7 @@ static bool spin(struct apc__thread *t, struct apc__object *obj, bool alertable,
 	 */
 	do {
 		for (int i = 0; i < 4; i++) {
-			if (wait_ready(t, obj, alertable))
+			if (wait_ready(t, w, alertable))
 				return true;
 			for (int j = 0; j < APC__SPIN_PAUSES; j++)
 				cpu_relax();
@@ -191,67 +162,237 @@ static bool spin(struct apc__thread *t, struct apc__object *obj, bool alertable,
 	return false;
 }
 
-static bool wait_ready(struct apc__thread *t, struct apc__object *obj,
-		       bool alertable)
+/* ---- the wait ---------------------------------------------------------- */
+
+static void link_block(struct apc__object *obj, struct apc__wait_block *b)
 {
-	return (obj && object_signalled(obj)) ||
-	       (alertable && apc__queue_nonempty(t));
+	b->next = NULL;
+	b->prev = obj->waiters_tail;
+	if (obj->waiters_tail)
+		obj->waiters_tail->next = b;
+	else
+		obj->waiters = b;
+	obj->waiters_tail = b;
+	if (b->wait->all)
+		atomic_fetch_add_explicit(&obj->all_waiters, 1,
+					  memory_order_relaxed);
+}
+
+static void unlink_block(struct apc__object *obj, struct apc__wait_block *b)
+{
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		obj->waiters = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	else
+		obj->waiters_tail = b->prev;
+	if (b->wait->all)
+		atomic_fetch_sub_explicit(&obj->all_waiters, 1,
+					  memory_order_relaxed);
 }
 
 /*
- * The one wait loop.  obj may be NULL (a sleep).  t is the calling
- * thread's object.
+ * Wait-all, phase 1 and 2 in one critical section: with every object
+ * locked, either acquire the whole set or (if the wait may block) queue on
+ * every object.  Returns a WAIT_* result, or APC__CLAIM_NONE when queued
+ * or not satisfied.
  */
-static uint32_t wait_loop(struct apc__thread *t, struct apc__object *obj,
-			  uint32_t ms, bool alertable)
+static int64_t all_check_and_queue(struct apc__wait *w, bool queue,
+				   uint32_t *error)
 {
-	struct apc__wait_block wb = {.thread = t};
-	struct timespec deadline, *dl = NULL;
-	bool linked = false, spun = spin_ns == 0;
-	uint32_t result;
+	bool all = true, abandoned = false;
+	int64_t r = APC__CLAIM_NONE;
+	uint32_t i;
 
+	pthread_mutex_lock(&apc__wait_all_lock);
+	for (i = 0; i < w->count; i++)
+		pthread_mutex_lock(&w->objs[i]->lock);
+	for (i = 0; i < w->count && all; i++)
+		all = apc__object_signalled(w->objs[i], w->thread);
+	if (all) {
+		for (i = 0; i < w->count; i++) {
+			struct apc__object *o = w->objs[i];
+
+			/* Only a full mutex count fails, and it reads as
+			 * unsignalled; check it before acquiring anything. */
+			if (o->type == APC__TYPE_MUTEX &&
+			    ((struct apc__mutex *)o)->owner == w->thread &&
+			    ((struct apc__mutex *)o)->recursion == UINT32_MAX) {
+				*error = APC_ERROR_MUTANT_LIMIT_EXCEEDED;
+				r = APC_WAIT_FAILED;
+				goto out;
+			}
+		}
+		for (i = 0; i < w->count; i++)
+			apc__object_acquire(w->objs[i], w->thread, &abandoned);
+		r = abandoned ? APC_WAIT_ABANDONED_0 : APC_WAIT_OBJECT_0;
+	} else if (queue) {
+		for (i = 0; i < w->count; i++)
+			link_block(w->objs[i], &w->blocks[i]);
+	}
+out:
+	for (i = 0; i < w->count; i++)
+		pthread_mutex_unlock(&w->objs[i]->lock);
+	pthread_mutex_unlock(&apc__wait_all_lock);
+	return r;
+}
+
+/* Wait-any, phase 1: the lowest signalled index, acquired (C3, C4). */
+static int64_t any_check(struct apc__wait *w, uint32_t *error)
+{
+	for (uint32_t i = 0; i < w->count; i++) {
+		struct apc__object *o = w->objs[i];
+		bool locked_all = apc__object_lock(o), abandoned = false;
+		int64_t r = APC__CLAIM_NONE;
+
+		if (apc__object_signalled(o, w->thread)) {
+			apc__object_acquire(o, w->thread, &abandoned);
+			r = (abandoned ? APC_WAIT_ABANDONED_0
+				       : APC_WAIT_OBJECT_0) +
+			    i;
+		} else if (o->type == APC__TYPE_MUTEX &&
+			   ((struct apc__mutex *)o)->owner == w->thread) {
+			/* Owned by us yet unsignalled: the count is full. */
+			*error = APC_ERROR_MUTANT_LIMIT_EXCEEDED;
+			r = APC_WAIT_FAILED;
+		}
+		apc__object_unlock(o, locked_all);
+		if (r != APC__CLAIM_NONE)
+			return r;
+	}
+	return APC__CLAIM_NONE;
+}
+
+/* Wait-any, phase 2: queue on every object, then let each object wake
+ * whoever it can -- us included -- for signals that came in between. */
+static void any_queue(struct apc__wait *w)
+{
+	for (uint32_t i = 0; i < w->count; i++) {
+		struct apc__object *o = w->objs[i];
+		bool locked_all = apc__object_lock(o);
+
+		link_block(o, &w->blocks[i]);
+		apc__object_wake(o);
+		apc__object_unlock(o, locked_all);
+	}
+}
+
+static void unqueue(struct apc__wait *w)
+{
+	for (uint32_t i = 0; i < w->count; i++) {
+		struct apc__object *o = w->objs[i];
+
+		pthread_mutex_lock(&o->lock);
+		unlink_block(o, &w->blocks[i]);
+		pthread_mutex_unlock(&o->lock);
+	}
+}
+
+uint32_t apc__wait_objects(struct apc__thread *t, struct apc__object **objs,
+			   uint32_t count, bool all, uint32_t ms,
+			   bool alertable, uint32_t *error)
+{
+	struct timespec deadline, *dl = NULL;
+	struct apc__wait w;
+	bool spun = spin_ns == 0;
+	int32_t claim, none;
+	uint32_t i, err = 0;
+	int64_t r;
+
+	w.thread = t;
+	w.count = count;
+	w.all = all;
+	w.abandoned = false;
+	atomic_init(&w.claim, APC__CLAIM_NONE);
+	for (i = 0; i < count; i++) {
+		w.objs[i] = objs[i];
+		w.blocks[i].wait = &w;
+		w.blocks[i].index = i;
+	}
 	if (ms != APC_INFINITE && ms != 0) {
 		apc__deadline_after_ms(&deadline, ms);
 		dl = &deadline;
 	}
+
+	/* 1. Objects first, then APCs, then the timeout (B10, B11). */
+	r = all ? all_check_and_queue(&w, false, &err) : any_check(&w, &err);
+	if (r == APC_WAIT_FAILED)
+		goto failed;
+	if (r != APC__CLAIM_NONE)
+		return (uint32_t)r;
+	if (alertable && apc__queue_nonempty(t)) {
+		apc__queue_run(t);
+		return APC_WAIT_IO_COMPLETION;
+	}
+	if (ms == 0)
+		return APC_WAIT_TIMEOUT;
+
+	/* 2. Queue on the objects (a wait-all may be satisfied right here). */
+	if (count) {
+		if (all) {
+			r = all_check_and_queue(&w, true, &err);
+			if (r == APC_WAIT_FAILED)
+				goto failed;
+			if (r != APC__CLAIM_NONE)
+				return (uint32_t)r;
+		} else {
+			any_queue(&w);
+		}
+	}
+
+	/* 3. Sleep until claimed, APCs, or the deadline. */
 	for (;;) {
-		if (obj && object_signalled(obj)) {
-			result = APC_WAIT_OBJECT_0;
+		if (atomic_load_explicit(&w.claim, memory_order_acquire) !=
+		    APC__CLAIM_NONE)
 			break;
-		}
 		if (alertable && apc__queue_nonempty(t)) {
-			if (linked) {
-				unlink_waiter(obj, &wb);
-				linked = false;
+			none = APC__CLAIM_NONE;
+			if (atomic_compare_exchange_strong_explicit(
+				    &w.claim, &none, APC__CLAIM_CANCEL,
+				    memory_order_acq_rel,
+				    memory_order_acquire)) {
+				unqueue(&w);
+				apc__queue_run(t);
+				return APC_WAIT_IO_COMPLETION;
 			}
-			apc__queue_run(t);
-			result = APC_WAIT_IO_COMPLETION;
-			break;
+			break; /* an object won the race: the APC stays queued
+				*/
 		}
-		if (ms == 0 || (dl && apc__deadline_passed(dl))) {
-			result = APC_WAIT_TIMEOUT;
+		if (dl && apc__deadline_passed(dl)) {
+			none = APC__CLAIM_NONE;
+			if (atomic_compare_exchange_strong_explicit(
+				    &w.claim, &none, APC__CLAIM_CANCEL,
+				    memory_order_acq_rel,
+				    memory_order_acquire)) {
+				unqueue(&w);
+				return APC_WAIT_TIMEOUT;
+			}
 			break;
 		}
 		if (!spun) {
 			spun = true;
-			if (spin(t, obj, alertable, dl))
+			if (spin(t, &w, alertable, dl))
 				continue;
 		}
-		if (obj && !linked) {
-			link_waiter(obj, &wb);
-			linked = true;
-		}
 		apc__doorbell_arm(t, alertable);
-		if (wait_ready(t, obj, alertable)) {
-			apc__doorbell_disarm(t);
-			continue;
-		}
-		apc__doorbell_park(t, dl);
+		if (!wait_ready(t, &w, alertable))
+			apc__doorbell_park(t, dl);
 		apc__doorbell_disarm(t);
 	}
-	if (linked)
-		unlink_waiter(obj, &wb);
-	return result;
+
+	/* 4. Claimed by a signaller, who acquired for us.  Unqueueing takes
+	 * the object locks the claimer held, so w.abandoned is final. */
+	unqueue(&w);
+	claim = atomic_load_explicit(&w.claim, memory_order_acquire);
+	return (w.abandoned ? APC_WAIT_ABANDONED_0 : APC_WAIT_OBJECT_0) +
+	       (uint32_t)claim;
+
+failed:
+	if (error)
+		*error = err;
+	return APC_WAIT_FAILED;
 }
 
 uint32_t apc_sleep(uint32_t ms, bool alertable)
@@ -278,36 +419,82 @@ uint32_t apc_sleep(uint32_t ms, bool alertable)
 		sched_yield();
 		return 0;
 	}
-	r = wait_loop(t, NULL, ms, true);
+	r = apc__wait_objects(t, NULL, 0, false, ms, true, NULL);
 	return r == APC_WAIT_TIMEOUT ? 0 : r;
+}
+
+/*
+ * Resolve the handles of a wait, each with a reference.  Pseudo-handles
+ * are accepted only by a single-object wait (C12).  Returns 0 or the
+ * error; on error no reference is left.
+ */
+static uint32_t resolve(uint32_t count, const apc_handle *handles,
+			bool pseudo_ok, struct apc__object **objs)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		if (pseudo_ok && handles[i] == APC_CURRENT_THREAD) {
+			struct apc__thread *t = apc__thread_get(handles[i]);
+
+			objs[i] = t ? &t->hdr : NULL;
+		} else {
+			objs[i] = apc__handle_get(handles[i], 0);
+		}
+		if (!objs[i]) {
+			while (i--)
+				apc__object_unref(objs[i]);
+			return APC_ERROR_INVALID_HANDLE;
+		}
+	}
+	return 0;
+}
+
+static uint32_t wait_handles(uint32_t count, const apc_handle *handles,
+			     bool all, uint32_t ms, bool alertable,
+			     bool pseudo_ok, uint32_t *error)
+{
+	struct apc__object *objs[APC_MAXIMUM_WAIT_OBJECTS];
+	struct apc__thread *t;
+	uint32_t st, r, i, j;
+
+	if (count == 0 || count > APC_MAXIMUM_WAIT_OBJECTS || !handles) {
+		st = APC_ERROR_INVALID_PARAMETER;
+		goto failed;
+	}
+	st = resolve(count, handles, pseudo_ok, objs);
+	if (st)
+		goto failed;
+	/* The same object twice is refused in a wait-all (C9). */
+	for (i = 0; all && !st && i < count; i++)
+		for (j = i + 1; j < count; j++)
+			if (objs[i] == objs[j]) {
+				st = APC_ERROR_INVALID_PARAMETER;
+				break;
+			}
+	t = st ? NULL : apc__thread_current();
+	if (!st && !t)
+		st = APC_ERROR_NOT_ENOUGH_MEMORY;
+	r = st ? APC_WAIT_FAILED
+	       : apc__wait_objects(t, objs, count, all, ms, alertable, error);
+	for (i = 0; i < count; i++)
+		apc__object_unref(objs[i]);
+	if (!st)
+		return r;
+failed:
+	if (error)
+		*error = st;
+	return APC_WAIT_FAILED;
 }
 
 uint32_t apc_wait(apc_handle handle, uint32_t ms, bool alertable,
 		  uint32_t *error)
 {
-	struct apc__object *obj;
-	struct apc__thread *t;
-	uint32_t r;
+	return wait_handles(1, &handle, false, ms, alertable, true, error);
+}
 
-	if (handle == APC_CURRENT_THREAD) {
-		t = apc__thread_get(handle);
-		obj = t ? &t->hdr : NULL;
-	} else {
-		obj = apc__handle_get(handle, 0);
-	}
-	if (!obj) {
-		if (error)
-			*error = APC_ERROR_INVALID_HANDLE;
-		return APC_WAIT_FAILED;
-	}
-	t = apc__thread_current();
-	if (!t) {
-		apc__object_unref(obj);
-		if (error)
-			*error = APC_ERROR_NOT_ENOUGH_MEMORY;
-		return APC_WAIT_FAILED;
-	}
-	r = wait_loop(t, obj, ms, alertable);
-	apc__object_unref(obj);
-	return r;
+uint32_t apc_wait_multiple(uint32_t count, const apc_handle *handles,
+			   bool wait_all, uint32_t ms, bool alertable,
+			   uint32_t *error)
+{
+	return wait_handles(count, handles, wait_all, ms, alertable, false,
+			    error);
 }
