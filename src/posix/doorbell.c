@@ -101,3 +101,33 @@ void apc__doorbell_ring(struct apc__thread *t, bool for_apc)
 	syscall(SYS_futex, &t->doorbell, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1,
 		NULL, NULL, 0);
 }
+
+/* ---- the engine's lock (see apc__lock in internal.h) ------------------- */
+
+void apc__lock_slow(apc__lock *l)
+{
+	unsigned c;
+
+	/* Holders keep it for a few dozen instructions: spin a little. */
+	for (int i = 0; i < 100; i++) {
+		c = 0;
+		if (atomic_compare_exchange_weak_explicit(&l->v, &c, 1,
+							  memory_order_acquire,
+							  memory_order_relaxed))
+			return;
+		apc__cpu_relax();
+	}
+	/* Mark it contended; sleep until a release finds the mark. */
+	c = atomic_exchange_explicit(&l->v, 2, memory_order_acquire);
+	while (c != 0) {
+		syscall(SYS_futex, &l->v, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, 2,
+			NULL, NULL, 0);
+		c = atomic_exchange_explicit(&l->v, 2, memory_order_acquire);
+	}
+}
+
+void apc__lock_wake(apc__lock *l)
+{
+	syscall(SYS_futex, &l->v, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL,
+		NULL, 0);
+}

@@ -53,7 +53,7 @@ void apc__object_init(struct apc__object *obj, uint32_t type,
 	atomic_init(&obj->refs, 1);
 	obj->type = type;
 	obj->destroy = destroy;
-	pthread_mutex_init(&obj->lock, NULL);
+	atomic_init(&obj->lock.v, 0);
 	obj->waiters = obj->waiters_tail = NULL;
 	atomic_init(&obj->all_waiters, 0);
 }
@@ -67,7 +67,6 @@ void apc__object_unref(struct apc__object *obj)
 {
 	if (atomic_fetch_sub_explicit(&obj->refs, 1, memory_order_acq_rel) ==
 	    1) {
-		pthread_mutex_destroy(&obj->lock);
 		obj->destroy(obj);
 	}
 }
@@ -139,7 +138,8 @@ static struct slot *decode(apc_handle h, uint64_t *gen)
 	return slot_at((uint32_t)index1 - 1);
 }
 
-struct apc__object *apc__handle_get(apc_handle h, uint32_t type)
+struct apc__object *apc__handle_pin(apc_handle h, uint32_t type,
+				    struct apc__pin *pin)
 {
 	struct apc__object *obj;
 	struct slot *s;
@@ -155,12 +155,28 @@ struct apc__object *apc__handle_get(apc_handle h, uint32_t type)
 	} while (!atomic_compare_exchange_weak_explicit(&s->word, &w, w + 1,
 							memory_order_acquire,
 							memory_order_acquire));
+	pin->word = &s->word;
 	obj = atomic_load_explicit(&s->obj, memory_order_relaxed);
-	apc__object_ref(obj);
-	atomic_fetch_sub_explicit(&s->word, 1, memory_order_release);
 	if (type && obj->type != type) {
-		apc__object_unref(obj);
+		apc__handle_unpin(pin);
 		return NULL;
+	}
+	return obj;
+}
+
+void apc__handle_unpin(struct apc__pin *pin)
+{
+	atomic_fetch_sub_explicit(pin->word, 1, memory_order_release);
+}
+
+struct apc__object *apc__handle_get(apc_handle h, uint32_t type)
+{
+	struct apc__pin pin;
+	struct apc__object *obj = apc__handle_pin(h, type, &pin);
+
+	if (obj) {
+		apc__object_ref(obj);
+		apc__handle_unpin(&pin);
 	}
 	return obj;
 }

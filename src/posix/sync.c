@@ -18,7 +18,7 @@
 
 #include "internal.h"
 
-pthread_mutex_t apc__wait_all_lock = PTHREAD_MUTEX_INITIALIZER;
+apc__lock apc__wait_all_lock = APC__LOCK_INIT;
 
 struct apc__event {
 	struct apc__object hdr;
@@ -37,16 +37,16 @@ struct apc__semaphore {
 bool apc__object_lock(struct apc__object *obj)
 {
 	if (atomic_load_explicit(&obj->all_waiters, memory_order_relaxed)) {
-		pthread_mutex_lock(&apc__wait_all_lock);
-		pthread_mutex_lock(&obj->lock);
+		apc__lock_take(&apc__wait_all_lock);
+		apc__lock_take(&obj->lock);
 		return true;
 	}
-	pthread_mutex_lock(&obj->lock);
+	apc__lock_take(&obj->lock);
 	/* A wait-all waiter may have come between the look and the lock. */
 	if (atomic_load_explicit(&obj->all_waiters, memory_order_relaxed)) {
-		pthread_mutex_unlock(&obj->lock);
-		pthread_mutex_lock(&apc__wait_all_lock);
-		pthread_mutex_lock(&obj->lock);
+		apc__lock_give(&obj->lock);
+		apc__lock_take(&apc__wait_all_lock);
+		apc__lock_take(&obj->lock);
 		return true;
 	}
 	return false;
@@ -54,9 +54,9 @@ bool apc__object_lock(struct apc__object *obj)
 
 void apc__object_unlock(struct apc__object *obj, bool all_locked)
 {
-	pthread_mutex_unlock(&obj->lock);
+	apc__lock_give(&obj->lock);
 	if (all_locked)
-		pthread_mutex_unlock(&apc__wait_all_lock);
+		apc__lock_give(&apc__wait_all_lock);
 }
 
 /* ---- state ------------------------------------------------------------- */
@@ -88,18 +88,18 @@ bool apc__object_signalled(struct apc__object *obj, struct apc__thread *t)
 
 static void owned_add(struct apc__thread *t, struct apc__mutex *m)
 {
-	pthread_mutex_lock(&t->owned_lock);
+	apc__lock_take(&t->owned_lock);
 	m->owned_prev = NULL;
 	m->owned_next = t->owned;
 	if (t->owned)
 		t->owned->owned_prev = m;
 	t->owned = m;
-	pthread_mutex_unlock(&t->owned_lock);
+	apc__lock_give(&t->owned_lock);
 }
 
 static void owned_remove(struct apc__thread *t, struct apc__mutex *m)
 {
-	pthread_mutex_lock(&t->owned_lock);
+	apc__lock_take(&t->owned_lock);
 	if (m->owned_prev)
 		m->owned_prev->owned_next = m->owned_next;
 	else
@@ -107,7 +107,7 @@ static void owned_remove(struct apc__thread *t, struct apc__mutex *m)
 	if (m->owned_next)
 		m->owned_next->owned_prev = m->owned_prev;
 	m->owned_prev = m->owned_next = NULL;
-	pthread_mutex_unlock(&t->owned_lock);
+	apc__lock_give(&t->owned_lock);
 }
 
 uint32_t apc__object_acquire(struct apc__object *obj, struct apc__thread *t,
@@ -167,7 +167,7 @@ static void try_wake_all(struct apc__wait *w, struct apc__object *held)
 
 	for (i = 0; i < w->count; i++)
 		if (w->objs[i] != held)
-			pthread_mutex_lock(&w->objs[i]->lock);
+			apc__lock_take(&w->objs[i]->lock);
 	for (i = 0; i < w->count && all; i++)
 		all = apc__object_signalled(w->objs[i], w->thread);
 	if (all &&
@@ -183,7 +183,7 @@ static void try_wake_all(struct apc__wait *w, struct apc__object *held)
 	}
 	for (i = 0; i < w->count; i++)
 		if (w->objs[i] != held)
-			pthread_mutex_unlock(&w->objs[i]->lock);
+			apc__lock_give(&w->objs[i]->lock);
 }
 
 void apc__object_wake(struct apc__object *obj)
@@ -258,8 +258,9 @@ enum event_op { EVENT_SET, EVENT_RESET, EVENT_PULSE };
 
 static uint32_t event_op(apc_handle h, enum event_op op)
 {
+	struct apc__pin pin;
 	struct apc__event *e =
-		(struct apc__event *)apc__handle_get(h, APC__TYPE_EVENT);
+		(struct apc__event *)apc__handle_pin(h, APC__TYPE_EVENT, &pin);
 	bool all;
 
 	if (!e)
@@ -275,7 +276,7 @@ static uint32_t event_op(apc_handle h, enum event_op op)
 			e->signalled = false;
 	}
 	apc__object_unlock(&e->hdr, all);
-	apc__object_unref(&e->hdr);
+	apc__handle_unpin(&pin);
 	return 0;
 }
 
@@ -328,16 +329,17 @@ uint32_t apc_semaphore_release(apc_handle semaphore, int32_t count,
 			       int32_t *previous)
 {
 	struct apc__semaphore *s;
+	struct apc__pin pin;
 	int32_t prev;
 	uint32_t st;
 	bool all;
 
-	s = (struct apc__semaphore *)apc__handle_get(semaphore,
-						     APC__TYPE_SEMAPHORE);
+	s = (struct apc__semaphore *)apc__handle_pin(semaphore,
+						     APC__TYPE_SEMAPHORE, &pin);
 	if (!s)
 		return APC_ERROR_INVALID_HANDLE;
 	if (count <= 0) {
-		apc__object_unref(&s->hdr);
+		apc__handle_unpin(&pin);
 		return APC_ERROR_INVALID_PARAMETER;
 	}
 	all = apc__object_lock(&s->hdr);
@@ -345,7 +347,7 @@ uint32_t apc_semaphore_release(apc_handle semaphore, int32_t count,
 	if (!st)
 		apc__object_wake(&s->hdr);
 	apc__object_unlock(&s->hdr, all);
-	apc__object_unref(&s->hdr);
+	apc__handle_unpin(&pin);
 	if (!st && previous)
 		*previous = prev;
 	return st;
@@ -394,10 +396,11 @@ uint32_t apc_mutex_release(apc_handle mutex)
 {
 	struct apc__thread *t = apc__thread_current_noadopt();
 	struct apc__mutex *m;
+	struct apc__pin pin;
 	uint32_t st = 0;
 	bool all;
 
-	m = (struct apc__mutex *)apc__handle_get(mutex, APC__TYPE_MUTEX);
+	m = (struct apc__mutex *)apc__handle_pin(mutex, APC__TYPE_MUTEX, &pin);
 	if (!m)
 		return APC_ERROR_INVALID_HANDLE;
 	all = apc__object_lock(&m->hdr);
@@ -408,7 +411,7 @@ uint32_t apc_mutex_release(apc_handle mutex)
 		apc__object_wake(&m->hdr);
 	}
 	apc__object_unlock(&m->hdr, all);
-	apc__object_unref(&m->hdr);
+	apc__handle_unpin(&pin);
 	return st;
 }
 
@@ -418,11 +421,11 @@ void apc__mutexes_abandon(struct apc__thread *t)
 		struct apc__mutex *m;
 		bool all;
 
-		pthread_mutex_lock(&t->owned_lock);
+		apc__lock_take(&t->owned_lock);
 		m = t->owned;
 		if (m)
 			apc__object_ref(&m->hdr);
-		pthread_mutex_unlock(&t->owned_lock);
+		apc__lock_give(&t->owned_lock);
 		if (!m)
 			return;
 		all = apc__object_lock(&m->hdr);

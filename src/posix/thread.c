@@ -65,7 +65,7 @@ static struct apc__thread *thread_new(void)
 	atomic_init(&t->pending, 0);
 	atomic_init(&t->suspended, 0);
 	atomic_init(&t->exited, 0);
-	pthread_mutex_init(&t->owned_lock, NULL);
+	atomic_init(&t->owned_lock.v, 0);
 	t->owned = NULL;
 	return t;
 }

@@ -105,15 +105,6 @@ __attribute__((constructor)) static void init_spin(void)
 		spin_ns = 1000000; /* at most 1 ms */
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -156,7 +147,7 @@ static bool spin(struct apc__thread *t, struct apc__wait *w, bool alertable,
 			if (wait_ready(t, w, alertable))
 				return true;
 			for (int j = 0; j < APC__SPIN_PAUSES; j++)
-				cpu_relax();
+				apc__cpu_relax();
 		}
 	} while (mono_ns() < end);
 	return false;
@@ -206,9 +197,9 @@ static int64_t all_check_and_queue(struct apc__wait *w, bool queue,
 	int64_t r = APC__CLAIM_NONE;
 	uint32_t i;
 
-	pthread_mutex_lock(&apc__wait_all_lock);
+	apc__lock_take(&apc__wait_all_lock);
 	for (i = 0; i < w->count; i++)
-		pthread_mutex_lock(&w->objs[i]->lock);
+		apc__lock_take(&w->objs[i]->lock);
 	for (i = 0; i < w->count && all; i++)
 		all = apc__object_signalled(w->objs[i], w->thread);
 	if (all) {
@@ -234,8 +225,8 @@ static int64_t all_check_and_queue(struct apc__wait *w, bool queue,
 	}
 out:
 	for (i = 0; i < w->count; i++)
-		pthread_mutex_unlock(&w->objs[i]->lock);
-	pthread_mutex_unlock(&apc__wait_all_lock);
+		apc__lock_give(&w->objs[i]->lock);
+	apc__lock_give(&apc__wait_all_lock);
 	return r;
 }
 
@@ -284,15 +275,33 @@ static void unqueue(struct apc__wait *w)
 	for (uint32_t i = 0; i < w->count; i++) {
 		struct apc__object *o = w->objs[i];
 
-		pthread_mutex_lock(&o->lock);
+		apc__lock_take(&o->lock);
 		unlink_block(o, &w->blocks[i]);
-		pthread_mutex_unlock(&o->lock);
+		apc__lock_give(&o->lock);
 	}
+}
+
+/*
+ * The caller resolved the handles with pins (cheap, but apc_close waits
+ * for them): before anything that may block or run user code, trade each
+ * pin for a reference.
+ */
+static void pins_to_refs(struct apc__object **objs, uint32_t count,
+			 struct apc__pin *pins, bool *pinned)
+{
+	if (!pinned || !*pinned)
+		return;
+	for (uint32_t i = 0; i < count; i++) {
+		apc__object_ref(objs[i]);
+		apc__handle_unpin(&pins[i]);
+	}
+	*pinned = false;
 }
 
 uint32_t apc__wait_objects(struct apc__thread *t, struct apc__object **objs,
 			   uint32_t count, bool all, uint32_t ms,
-			   bool alertable, uint32_t *error)
+			   bool alertable, uint32_t *error,
+			   struct apc__pin *pins, bool *pinned)
 {
 	struct timespec deadline, *dl = NULL;
 	struct apc__wait w;
@@ -323,6 +332,7 @@ uint32_t apc__wait_objects(struct apc__thread *t, struct apc__object **objs,
 	if (r != APC__CLAIM_NONE)
 		return (uint32_t)r;
 	if (alertable && apc__queue_nonempty(t)) {
+		pins_to_refs(objs, count, pins, pinned);
 		apc__queue_run(t);
 		return APC_WAIT_IO_COMPLETION;
 	}
@@ -330,6 +340,7 @@ uint32_t apc__wait_objects(struct apc__thread *t, struct apc__object **objs,
 		return APC_WAIT_TIMEOUT;
 
 	/* 2. Queue on the objects (a wait-all may be satisfied right here). */
+	pins_to_refs(objs, count, pins, pinned);
 	if (count) {
 		if (all) {
 			r = all_check_and_queue(&w, true, &err);
@@ -419,29 +430,24 @@ uint32_t apc_sleep(uint32_t ms, bool alertable)
 		sched_yield();
 		return 0;
 	}
-	r = apc__wait_objects(t, NULL, 0, false, ms, true, NULL);
+	r = apc__wait_objects(t, NULL, 0, false, ms, true, NULL, NULL, NULL);
 	return r == APC_WAIT_TIMEOUT ? 0 : r;
 }
 
 /*
- * Resolve the handles of a wait, each with a reference.  Pseudo-handles
- * are accepted only by a single-object wait (C12).  Returns 0 or the
- * error; on error no reference is left.
+ * Resolve the handles of a wait, each pinned (the thread pseudo-handle,
+ * accepted only by a single-object wait (C12), with a reference instead).
+ * Returns 0 or the error; on error nothing is left pinned.
  */
 static uint32_t resolve(uint32_t count, const apc_handle *handles,
-			bool pseudo_ok, struct apc__object **objs)
+			bool pseudo_ok, struct apc__object **objs,
+			struct apc__pin *pins)
 {
 	for (uint32_t i = 0; i < count; i++) {
-		if (pseudo_ok && handles[i] == APC_CURRENT_THREAD) {
-			struct apc__thread *t = apc__thread_get(handles[i]);
-
-			objs[i] = t ? &t->hdr : NULL;
-		} else {
-			objs[i] = apc__handle_get(handles[i], 0);
-		}
+		objs[i] = apc__handle_pin(handles[i], 0, &pins[i]);
 		if (!objs[i]) {
 			while (i--)
-				apc__object_unref(objs[i]);
+				apc__handle_unpin(&pins[i]);
 			return APC_ERROR_INVALID_HANDLE;
 		}
 	}
@@ -453,14 +459,27 @@ static uint32_t wait_handles(uint32_t count, const apc_handle *handles,
 			     bool pseudo_ok, uint32_t *error)
 {
 	struct apc__object *objs[APC_MAXIMUM_WAIT_OBJECTS];
+	struct apc__pin pins[APC_MAXIMUM_WAIT_OBJECTS];
 	struct apc__thread *t;
+	bool pinned = true;
 	uint32_t st, r, i, j;
 
 	if (count == 0 || count > APC_MAXIMUM_WAIT_OBJECTS || !handles) {
 		st = APC_ERROR_INVALID_PARAMETER;
 		goto failed;
 	}
-	st = resolve(count, handles, pseudo_ok, objs);
+	t = apc__thread_current();
+	if (!t) {
+		st = APC_ERROR_NOT_ENOUGH_MEMORY;
+		goto failed;
+	}
+	if (pseudo_ok && handles[0] == APC_CURRENT_THREAD) {
+		/* A thread never sees itself end: wait on nothing (C12). */
+		r = apc__wait_objects(t, NULL, 0, false, ms, alertable, error,
+				      NULL, NULL);
+		return r == APC_WAIT_IO_COMPLETION ? r : APC_WAIT_TIMEOUT;
+	}
+	st = resolve(count, handles, pseudo_ok, objs, pins);
 	if (st)
 		goto failed;
 	/* The same object twice is refused in a wait-all (C9). */
@@ -470,13 +489,15 @@ static uint32_t wait_handles(uint32_t count, const apc_handle *handles,
 				st = APC_ERROR_INVALID_PARAMETER;
 				break;
 			}
-	t = st ? NULL : apc__thread_current();
-	if (!st && !t)
-		st = APC_ERROR_NOT_ENOUGH_MEMORY;
 	r = st ? APC_WAIT_FAILED
-	       : apc__wait_objects(t, objs, count, all, ms, alertable, error);
-	for (i = 0; i < count; i++)
-		apc__object_unref(objs[i]);
+	       : apc__wait_objects(t, objs, count, all, ms, alertable, error,
+				   pins, &pinned);
+	for (i = 0; i < count; i++) {
+		if (pinned)
+			apc__handle_unpin(&pins[i]);
+		else
+			apc__object_unref(objs[i]);
+	}
 	if (!st)
 		return r;
 failed:
