@@ -56,4 +56,53 @@ static inline void bench_apc_join(apc_handle th, const char *what)
 	bench_apc_close(th);
 }
 
+/* ---- dispatcher objects ---------------------------------------------- */
+
+/* A new event: manual-reset or auto-reset, signalled or not. */
+static inline apc_handle bench_apc_event(bool manual, bool initial)
+{
+	apc_handle h;
+	uint32_t st = apc_event_create(manual, initial, &h);
+
+	if (st != APC_ERROR_SUCCESS)
+		bench_fail("apc_event_create: status %u", st);
+	return h;
+}
+
+static inline void bench_apc_event_set(apc_handle event)
+{
+	uint32_t st = apc_event_set(event);
+
+	if (st != APC_ERROR_SUCCESS)
+		bench_fail("apc_event_set: status %u", st);
+}
+
+/* A new mutex, unowned. */
+static inline apc_handle bench_apc_mutex(void)
+{
+	apc_handle h;
+	uint32_t st = apc_mutex_create(false, &h);
+
+	if (st != APC_ERROR_SUCCESS)
+		bench_fail("apc_mutex_create: status %u", st);
+	return h;
+}
+
+static inline void bench_apc_mutex_release(apc_handle mutex)
+{
+	uint32_t st = apc_mutex_release(mutex);
+
+	if (st != APC_ERROR_SUCCESS)
+		bench_fail("apc_mutex_release: status %u", st);
+}
+
+/* A non-alertable wait without end for object h, which must end it. */
+static inline void bench_apc_wait(apc_handle h)
+{
+	uint32_t err = 0, r = apc_wait(h, APC_INFINITE, false, &err);
+
+	if (r != APC_WAIT_OBJECT_0)
+		bench_fail("apc_wait returned %#x (error %u)", r, err);
+}
+
 #endif /* APC_BENCH_APC_H */

@@ -15,16 +15,21 @@
  *	RESULT <scenario> <impl> <value> <unit>
  *	NA <scenario> <impl> <reason words...>
  *
- * scenario is self-apc, pingpong or throughput; unit is ns/op (smaller is
- * better: one self-APC, or one round trip of a ping-pong) or Mops/s
- * (bigger is better: messages delivered per microsecond).  bench/run
- * repeats the programs in interleaved rounds and does the statistics.
+ * scenario is self-apc, pingpong or throughput (issue 3 item 8), or one
+ * of the dispatcher-object scenarios: sync-event, sync-mutex (one thread,
+ * uncontended), event-pingpong (two threads, two auto-reset events) and
+ * mutex-contended (BENCH_CROWD threads on one mutex).  unit is ns/op
+ * (smaller is better: one self-APC, one round trip of a ping-pong, one
+ * set+wait or acquire+release) or Mops/s (bigger is better: messages
+ * delivered, or lock acquisitions, per microsecond).  bench/run repeats
+ * the programs in interleaved rounds and does the statistics.
  *
  * Command line of every program: [-s SCALE] [-n ITERATIONS].  Each
  * measurement has a built-in iteration count sized for roughly 0.1-1 s
- * on a 2-core VM; -s multiplies it, -n replaces it.  A program that finds
- * a wrong result (an APC count or order mismatch) says so on stderr and
- * exits 1.
+ * on a 2-core VM; -s multiplies it, -n replaces it.  (mutex-contended
+ * runs for a time instead: there the count is in milliseconds.)  A
+ * program that finds a wrong result (an APC count or order mismatch, a
+ * lock that let a count go astray) says so on stderr and exits 1.
  *
  * Placement: the two threads of a ping-pong or of a producer/consumer pair
  * call bench_pin(0) and bench_pin(1).  BENCH_PIN=cross (the default) puts
@@ -376,18 +381,26 @@ static inline int bench_pp_round(struct bench_pp *pp)
 /*
  * After both threads ended: check that A counted every round and B seen_b
  * turns (what names the counts in the message), and print ns per round
- * trip for impl.
+ * trip for impl in scenario (pingpong, event-pingpong).
  */
+static inline void bench_pp_report_as(const struct bench_pp *pp,
+				      const char *scenario, const char *impl,
+				      const char *what, uint64_t seen_b)
+{
+	if (pp->rounds != pp->total || pp->seen_b != seen_b)
+		bench_fail("%s %s: %ju/%ju %s, expected %ju/%ju", impl,
+			   scenario, (uintmax_t)pp->rounds,
+			   (uintmax_t)pp->seen_b, what, (uintmax_t)pp->total,
+			   (uintmax_t)seen_b);
+	bench_result_ns(scenario, impl, pp->t1 - pp->t0, pp->total - pp->warm);
+}
+
+/* bench_pp_report_as for the APC ping-pong. */
 static inline void bench_pp_report(const struct bench_pp *pp,
 				   const char *impl, const char *what,
 				   uint64_t seen_b)
 {
-	if (pp->rounds != pp->total || pp->seen_b != seen_b)
-		bench_fail("%s pingpong: %ju/%ju %s, expected %ju/%ju", impl,
-			   (uintmax_t)pp->rounds, (uintmax_t)pp->seen_b, what,
-			   (uintmax_t)pp->total, (uintmax_t)seen_b);
-	bench_result_ns("pingpong", impl, pp->t1 - pp->t0,
-			pp->total - pp->warm);
+	bench_pp_report_as(pp, "pingpong", impl, what, seen_b);
 }
 
 /* ---- scenario (c): one-way throughput -------------------------------- */
@@ -459,6 +472,142 @@ static inline void bench_tput_report(struct bench_tput *tp, const char *impl,
 {
 	bench_check_count(tp->who, atomic_load(&tp->done), what, tp->total);
 	bench_result_mops("throughput", impl, tp->t1 - t0, n);
+}
+
+/* ---- uncontended operations (sync-event, sync-mutex) ---------------- */
+
+/*
+ * The loop of an uncontended measurement: for (i = 0; i < total; i++)
+ * { bench_loop_tick(&l, i); one operation; } then bench_loop_report().
+ * The clock starts after the warm-up operations.
+ */
+struct bench_loop {
+	uint64_t warm, total;
+	uint64_t t0;
+};
+
+static inline struct bench_loop bench_loop_init(uint64_t n)
+{
+	struct bench_loop l = { .warm = bench_warmup(n), .t0 = 0 };
+
+	l.total = l.warm + n;
+	return l;
+}
+
+static inline void bench_loop_tick(struct bench_loop *l, uint64_t i)
+{
+	if (i == l->warm)
+		l->t0 = bench_now_ns();
+}
+
+/* Stop the clock and print ns per timed operation for impl. */
+static inline void bench_loop_report(const struct bench_loop *l,
+				     const char *scenario, const char *impl)
+{
+	bench_result_ns(scenario, impl, bench_now_ns() - l->t0,
+			l->total - l->warm);
+}
+
+/* ---- many threads on one lock (mutex-contended) ---------------------- */
+
+/* Threads of the contended scenario. */
+#define BENCH_CROWD 8
+
+/*
+ * The bookkeeping of a contended lock: BENCH_CROWD threads take and
+ * release one lock, and increment counter while they hold it, until the
+ * main thread says stop.  The threads are not pinned (there are more of
+ * them than CPUs).  The clock runs from the moment all of them have
+ * started and are let go (bench_crowd_go) to the moment the last one has
+ * stopped; the result is acquisitions per microsecond over that time.
+ *
+ * It runs for a time, not a count, because the acquisitions of a lock
+ * that hands itself to the next waiter come at two very different rates:
+ * while its threads keep their CPUs (the first few milliseconds of a
+ * scheduler time slice) they pass it from one running thread to another,
+ * and once one of them is preempted every hand-over waits for a thread to
+ * be woken.  A short fixed count sometimes ends inside the first phase.
+ */
+struct bench_crowd {
+	atomic_int ready;	/* threads at the start line */
+	atomic_int go;
+	atomic_int done;	/* threads stopped */
+	atomic_uint_fast64_t total;	/* their own counts, summed */
+	uint64_t ms;		/* how long to run */
+	uint64_t t0, t1;
+	_Alignas(64) atomic_int stop;	/* read by every iteration */
+	_Alignas(64) uint64_t counter;	/* only under the lock */
+};
+
+static inline void bench_crowd_init(struct bench_crowd *c, uint64_t ms)
+{
+	atomic_init(&c->ready, 0);
+	atomic_init(&c->go, 0);
+	atomic_init(&c->done, 0);
+	atomic_init(&c->total, 0);
+	atomic_init(&c->stop, 0);
+	c->ms = ms;
+	c->counter = 0;
+}
+
+/* Each thread, before its first acquisition: wait for the others. */
+static inline void bench_crowd_enter(struct bench_crowd *c)
+{
+	atomic_fetch_add(&c->ready, 1);
+	while (!atomic_load(&c->go))
+		bench_yield();
+}
+
+/* Each thread, before each acquisition: true while it should go on. */
+static inline int bench_crowd_running(struct bench_crowd *c)
+{
+	return !atomic_load_explicit(&c->stop, memory_order_relaxed);
+}
+
+/* Each thread, after its last release: n acquisitions it made. */
+static inline void bench_crowd_leave(struct bench_crowd *c, uint64_t n)
+{
+	atomic_fetch_add(&c->total, n);
+	if (atomic_fetch_add(&c->done, 1) + 1 == BENCH_CROWD)
+		c->t1 = bench_now_ns();
+}
+
+/*
+ * The main thread, once the threads are created: start the clock, let
+ * them run for c->ms milliseconds and tell them to stop.  Then join them.
+ */
+static inline void bench_crowd_run(struct bench_crowd *c)
+{
+	while (atomic_load(&c->ready) < BENCH_CROWD)
+		bench_yield();
+	c->t0 = bench_now_ns();
+	atomic_store(&c->go, 1);
+#ifdef _WIN32
+	Sleep((DWORD)c->ms);
+#else
+	{
+		struct timespec ts = { .tv_sec = (time_t)(c->ms / 1000),
+				       .tv_nsec = (long)(c->ms % 1000) *
+						  1000000L };
+
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
+#endif
+	atomic_store(&c->stop, 1);
+}
+
+/*
+ * After every thread was joined: check the counter against the threads'
+ * counts and print millions of acquisitions per second for impl.
+ */
+static inline void bench_crowd_report(struct bench_crowd *c,
+				      const char *impl)
+{
+	const uint64_t n = atomic_load(&c->total);
+
+	bench_check_count(impl, c->counter, "increments under the lock", n);
+	bench_result_mops("mutex-contended", impl, c->t1 - c->t0, n);
 }
 
 /* ---- Linux primitives for the baselines ---------------------------- */
