@@ -4,10 +4,11 @@
 #include "helpers.h"
 
 #include <stdlib.h>
-#include <time.h>
 
 #if defined(_WIN32)
 #include <windows.h>
+#else
+#include <time.h>
 #endif
 
 #include <criterion/criterion.h>
@@ -18,10 +19,14 @@ uint64_t t_now_ns(void)
 {
 #if defined(_WIN32)
 	LARGE_INTEGER f, c;
+	uint64_t hz, n;
 
+	/* Never fail since Windows XP; the frequency is fixed at boot. */
 	QueryPerformanceFrequency(&f);
 	QueryPerformanceCounter(&c);
-	return (uint64_t)((double)c.QuadPart * 1e9 / (double)f.QuadPart);
+	hz = (uint64_t)f.QuadPart;
+	n = (uint64_t)c.QuadPart;
+	return n / hz * 1000000000u + n % hz * 1000000000u / hz;
 #else
 	struct timespec ts;
 
@@ -51,6 +56,36 @@ uint32_t t_slack(void)
 	if (v < 1 || v > 1000)
 		return 1;
 	return (uint32_t)v;
+}
+
+double t_floor_ms(uint32_t ms)
+{
+#if defined(_WIN32)
+	DWORD adjustment = 0, increment = 0;
+	BOOL disabled = TRUE;
+	double tick_ms = 15.625; /* the default tick, 64 Hz */
+
+	/* The clock interrupt period, in 100 ns units. */
+	if (GetSystemTimeAdjustment(&adjustment, &increment, &disabled) &&
+	    increment > 0)
+		tick_ms = (double)increment / 1e4;
+	return ms > tick_ms ? (double)ms - tick_ms : 0.0;
+#else
+	return (double)ms;
+#endif
+}
+
+/* ---- backend and Wine ---------------------------------------------------- */
+
+bool t_under_wine(void)
+{
+#if defined(_WIN32)
+	HMODULE ntdll = GetModuleHandleA("ntdll.dll");
+
+	return ntdll && GetProcAddress(ntdll, "wine_get_version");
+#else
+	return false;
+#endif
 }
 
 /* ---- spinning ------------------------------------------------------------ */
@@ -120,12 +155,33 @@ uint32_t t_thread_gated(void *arg)
 	atomic_uint *gate = arg;
 	uint64_t end = t_now_ms() + 60000u * t_slack();
 
-	while (!atomic_load(gate)) {
+	atomic_fetch_or(gate, T_GATE_RUNNING);
+	while (!(atomic_load(gate) & T_GATE_OPEN)) {
 		if (t_now_ms() > end)
 			return 1;
 		(void)apc_sleep(0, false);
 	}
 	return 0;
+}
+
+bool t_gate_wait_running(atomic_uint *gate)
+{
+	uint64_t end = t_now_ms() + (uint64_t)T_WAIT_MS * t_slack();
+
+	while (!(atomic_load(gate) & T_GATE_RUNNING)) {
+		if (t_now_ms() > end)
+			return false;
+		(void)apc_sleep(0, false);
+	}
+	return true;
+}
+
+apc_handle t_spawn_gated(atomic_uint *gate, uint32_t *tid)
+{
+	apc_handle h = t_spawn_flags(t_thread_gated, gate, 0, tid);
+
+	cr_assert(t_gate_wait_running(gate), "the gated thread did not start");
+	return h;
 }
 
 /* ---- APC recorders ------------------------------------------------------- */

@@ -1,11 +1,12 @@
 /*
  * apcrt tests: shared helpers (t_*).
  *
- * Portable: only the public API, C11 atomics and a monotonic clock, so the
- * "portable" suite builds for every backend.  Helpers that assert run on
- * the test's main thread only; code that runs on other threads (thread
- * start routines, APCs) records what it saw in atomics and the test
- * asserts afterwards.
+ * Portable: only the public API, C11 atomics and a monotonic clock
+ * (clock_gettime on POSIX, QueryPerformanceCounter on Windows), so the
+ * "portable" suite builds for every backend, mingw-w64 included.  Helpers
+ * that assert run on the test's main thread only; code that runs on other
+ * threads (thread start routines, APCs) records what it saw in atomics and
+ * the test asserts afterwards.
  */
 #ifndef APC_TESTS_HELPERS_H
 #define APC_TESTS_HELPERS_H
@@ -15,6 +16,11 @@
 #include <stdint.h>
 
 #include <apc/apc.h>
+
+#if defined(_WIN32)
+/* Always the shim there: T_WINE_DEVIATION needs its t_cr_deviation_*. */
+#include <criterion/criterion.h>
+#endif
 
 /* Poison values for out-parameters: set before a call, checked after. */
 #define T_POISON 0xdeadbeefu
@@ -43,6 +49,51 @@ double t_ms_since(uint64_t start_ns);
  */
 uint32_t t_slack(void);
 
+/*
+ * The least time (ms) that a sleep or a timed-out wait of ms milliseconds
+ * takes, measured with t_now_ns, on this backend.  POSIX: ms, never less
+ * (contract B24, an apcrt rule).  Windows: ms less one clock tick, because
+ * "the sleep may be shorter than one tick" (MS SleepEx; B24 [D]: Windows
+ * may return up to one tick early).  Use it for every lower bound on an
+ * elapsed time.
+ */
+double t_floor_ms(uint32_t ms);
+
+/* ---- backend and Wine ---------------------------------------------------- */
+
+/*
+ * True when running under Wine (ntdll exports wine_get_version), false on
+ * Windows itself and on POSIX.
+ */
+bool t_under_wine(void);
+
+/*
+ * T_WINE_DEVIATION(reason, check): one check where Wine does not do what
+ * Microsoft documents (contract J).  Like Wine's own todo_wine, it marks
+ * the check and does not weaken it: on POSIX and on real Windows the check
+ * runs as written; under Wine a failure of it is printed as a known Wine
+ * deviation and neither counted nor fatal, and a pass is printed too (the
+ * mark may be stale).  reason names what Wine does and the documentation
+ * it contradicts: "Wine does X; MS <Page>: Y".  Wrap one check only.
+ */
+#if defined(_WIN32)
+#define T_WINE_DEVIATION(reason, ...)                                        \
+	do {                                                                 \
+		if (t_under_wine()) {                                        \
+			t_cr_deviation_begin(reason, __FILE__, __LINE__);    \
+			__VA_ARGS__;                                         \
+			t_cr_deviation_end();                                \
+		} else {                                                     \
+			__VA_ARGS__;                                         \
+		}                                                            \
+	} while (0)
+#else
+#define T_WINE_DEVIATION(reason, ...)                                        \
+	do {                                                                 \
+		__VA_ARGS__;                                                 \
+	} while (0)
+#endif
+
 /* ---- spinning ------------------------------------------------------------ */
 
 /*
@@ -70,12 +121,25 @@ uint32_t t_join(apc_handle thread);
 uint32_t t_wait_exit(apc_handle thread);
 
 /*
- * Start routine: spins (non-alertable, yielding) until the atomic_uint at
- * arg becomes non-zero, then returns 0.  Gives a thread that is running,
- * not waiting alertably, until the test releases it.  Gives up after 60 s
- * and returns 1.
+ * Start routine: arg points to an atomic_uint gate, initially 0.  The
+ * thread sets T_GATE_RUNNING in it, then spins (non-alertable, yielding)
+ * until the test opens the gate (T_GATE_OPEN: atomic_store(&gate, 1)),
+ * and returns 0.  Gives a thread that is running, not waiting alertably,
+ * until the test releases it.  Gives up after 60 s and returns 1.
  */
+#define T_GATE_OPEN 1u
+#define T_GATE_RUNNING 2u
 uint32_t t_thread_gated(void *arg);
+
+/*
+ * Start t_thread_gated on gate and wait (bounded, asserted) until it runs
+ * its start routine.  APCs queued from then on can no longer run at its
+ * start (contract A12): they stay queued until it ends (G1, G13).
+ */
+apc_handle t_spawn_gated(atomic_uint *gate, uint32_t *tid);
+
+/* Wait (bounded) until a thread in t_thread_gated(gate) has started. */
+bool t_gate_wait_running(atomic_uint *gate);
 
 /* ---- APC recorders ------------------------------------------------------- */
 

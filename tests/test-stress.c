@@ -74,8 +74,16 @@ Test(stress, G11_ten_thousand_threads_with_apcs)
 	cr_assert_leq(total, TOTAL + TOTAL / 2);
 }
 
+/*
+ * Skipped on Windows: APC_MAX_HANDLES is the size of apcrt's own handle
+ * table.  On Windows handles come from the process's kernel handle table,
+ * whose limit (about 2^24) is not apcrt's and not worth exhausting.
+ */
 Test(stress, M5_handle_table_full)
 {
+#ifdef _WIN32
+	cr_skip_test("apcrt only: APC_MAX_HANDLES sizes apcrt's table");
+#else
 	atomic_uint dummy = 0;
 	apc_handle *all;
 	apc_handle src = NULL, out;
@@ -131,6 +139,7 @@ Test(stress, M5_handle_table_full)
 	cr_assert_eq(apc_handle_duplicate(src, 0, &out), 0);
 	cr_assert_eq(apc_close(out), 0);
 	cr_assert_eq(apc_close(src), 0);
+#endif
 }
 
 Test(stress, B15_B24_ten_thousand_short_alertable_sleeps)
@@ -145,6 +154,7 @@ Test(stress, B15_B24_ten_thousand_short_alertable_sleeps)
 		r = apc_sleep(1, true);
 		ms = t_ms_since(t0);
 		cr_assert_eq(r, 0, "sleep #%u returned %#x", i, r);
-		cr_assert_geq(ms, 1.0, "sleep #%u took %.3f ms", i, ms);
+		cr_assert_geq(ms, t_floor_ms(1), "sleep #%u took %.3f ms", i,
+			      ms);
 	}
 }

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite: a debug build, then ASan+UBSan, then TSan, each in
-# its own build directory, all through `meson test`.
+# The whole test suite: a debug build (run twice: waits with and without
+# spinning), then ASan+UBSan, then TSan, each in its own build directory,
+# then the Windows backend cross-built and run under Wine; all through
+# `meson test`.
 # Usage: tools/test.sh            (from anywhere inside the checkout)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tools/deps.sh gcc pkg-config meson ninja-build binutils \
-	liburing-dev libcriterion-dev
+	liburing-dev libcriterion-dev \
+	gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64 wine64 wine
 
 # setup DIR [meson options...]: configure DIR afresh from the options.
 setup() {
@@ -36,6 +39,14 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run build-asan
 setup build-tsan -Db_sanitize=thread -Db_lundef=false
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run build-tsan
 
+# The Windows backend, cross-built with mingw-w64, its portable tests and
+# examples run under Wine (in a Wine prefix of its own, made on first use).
+setup build-win --cross-file cross/mingw-w64-x86_64.txt
+export WINEPREFIX=$PWD/build-win/wineprefix WINEDEBUG=-all
+wineboot -i >/dev/null 2>&1 || true
+run build-win
+wineserver -k >/dev/null 2>&1 || true
+
 # Totals of the Criterion tests over every run (from meson's logs; each
 # run's file also holds the examples and scripts, counted by meson above).
 echo "=== summary ==="
@@ -43,7 +54,8 @@ passed=0
 failed=0
 for log in build-debug/meson-logs/testlog.txt \
 	build-debug/meson-logs/testlog-nospin.txt \
-	build-asan/meson-logs/testlog.txt build-tsan/meson-logs/testlog.txt; do
+	build-asan/meson-logs/testlog.txt build-tsan/meson-logs/testlog.txt \
+	build-win/meson-logs/testlog.txt; do
 	[ -f "$log" ] || continue
 	read -r p f < <(awk '/Synthesis: Tested:/ {
 			for (i = 1; i <= NF; i++) {

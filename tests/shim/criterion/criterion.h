@@ -3,18 +3,28 @@
  *
  * Built instead of Criterion where Criterion cannot run: under
  * ThreadSanitizer (BoxFort's arena cannot be mapped next to TSan's
- * reserved ranges, Snaipe/Criterion#274) and where Criterion is not
- * installed (the win32 backend).  tests/meson.build picks it.
+ * reserved ranges, Snaipe/Criterion#274), under the other sanitizers (see
+ * tests/meson.build) and for the win32 backend (Criterion is not packaged
+ * for mingw-w64).  tests/meson.build picks it.
  *
  * Offered: Test(suite, name), TestSuite(suite, .timeout = seconds),
  * cr_assert, cr_assert_not, cr_assert_eq/neq/lt/leq/gt/geq,
  * cr_assert_null/not_null, cr_assert_fail, the cr_expect_* forms of each,
- * cr_log_info/warn/error.  Every test runs in its own child process on
- * POSIX (fork, with alarm() for the timeout), in order, one at a time; the
- * program exits non-zero if any test failed.  A child that exits non-zero
- * after its body passed (a sanitizer report at exit) fails its test, which
- * is what Criterion does not do.  Arguments: --filter=GLOB on
- * "suite/name", --list.
+ * cr_log_info/warn/error, cr_skip_test.  Every test runs in its own child
+ * process, in order, one at a time: on POSIX a fork() bounded by alarm(),
+ * on Windows the program itself started again with CreateProcess and
+ * --t-cr-run=SUITE/NAME, bounded by WaitForSingleObject and
+ * TerminateProcess.  A test that runs out of time fails.  The program
+ * prints Criterion's "[====] Synthesis" line and exits non-zero if any
+ * test failed; skipped tests are listed with their reason and, as in
+ * Criterion, not counted.  A child that exits non-zero after its body
+ * passed (a sanitizer report at exit) fails its test, which is what
+ * Criterion does not do.  Arguments: --filter=GLOB on "suite/name",
+ * --list.
+ *
+ * Beyond Criterion, for T_WINE_DEVIATION (tests/helpers.h): between
+ * t_cr_deviation_begin and _end, a failed check is printed as a known
+ * Wine deviation and neither counted nor fatal.
  */
 #ifndef APC_TESTS_CRITERION_SHIM_H
 #define APC_TESTS_CRITERION_SHIM_H
@@ -45,6 +55,9 @@ void t_cr_register_suite(struct t_cr_suite *suite);
 void t_cr_fail(bool fatal, const char *file, int line, const char *expr,
 	       const char *fmt, ...);
 void t_cr_log(const char *level, const char *fmt, ...);
+__attribute__((noreturn)) void t_cr_skip(const char *fmt, ...);
+void t_cr_deviation_begin(const char *reason, const char *file, int line);
+void t_cr_deviation_end(void);
 
 /* Test(suite, name): the trailing 0 keeps the variadic part non-empty. */
 #define Test(...) T_CR_TEST_(__VA_ARGS__, 0)
@@ -135,6 +148,9 @@ void t_cr_log(const char *level, const char *fmt, ...);
 	T_CR_BIN(false, >, "gt(" #__VA_ARGS__ ")", __VA_ARGS__)
 #define cr_expect_geq(...)                                                    \
 	T_CR_BIN(false, >=, "geq(" #__VA_ARGS__ ")", __VA_ARGS__)
+
+/* Ends the test as skipped; the message must start with a literal. */
+#define cr_skip_test(...) t_cr_skip("" __VA_ARGS__)
 
 #define cr_log_info(...) t_cr_log("info", __VA_ARGS__)
 #define cr_log_warn(...) t_cr_log("warn", __VA_ARGS__)
