@@ -59,9 +59,12 @@ typedef void *apc_handle;
 
 /*
  * Pseudo-handles, numerically the Win32 ones.  APC_CURRENT_THREAD names
- * the calling thread wherever a thread handle is taken (GetCurrentThread);
- * APC_CURRENT_PROCESS is accepted only as a process argument of
- * apc_handle_duplicate's Win32 wrapper (GetCurrentProcess; contract M2).
+ * the calling thread wherever a thread handle is taken (GetCurrentThread).
+ * APC_CURRENT_PROCESS (GetCurrentProcess) is, on POSIX, accepted only as a
+ * process argument of DuplicateHandle in <apc/windows.h> and by apc_close
+ * (a no-op); anywhere else it is an invalid handle (contract M2).  On the
+ * Windows backend it is the system's process pseudo-handle, with the
+ * system's meaning (a wait on it never ends while the process runs).
  */
 #define APC_CURRENT_PROCESS ((apc_handle)(intptr_t)-1)
 #define APC_CURRENT_THREAD ((apc_handle)(intptr_t)-2)
