@@ -298,6 +298,23 @@ static void pins_to_refs(struct apc__object **objs, uint32_t count,
 	*pinned = false;
 }
 
+/*
+ * The waiter gives up (APCs, timeout): claim its own wait so no signaller
+ * can, and unqueue.  False if a signaller claimed it first: the wait then
+ * ends with that object, which was acquired for it (B14).
+ */
+static bool leave(struct apc__wait *w)
+{
+	int32_t none = APC__CLAIM_NONE;
+
+	if (!atomic_compare_exchange_strong_explicit(
+		    &w->claim, &none, APC__CLAIM_CANCEL, memory_order_acq_rel,
+		    memory_order_acquire))
+		return false;
+	unqueue(w);
+	return true;
+}
+
 uint32_t apc__wait_objects(struct apc__thread *t, struct apc__object **objs,
 			   uint32_t count, bool all, uint32_t ms,
 			   bool alertable, uint32_t *error,
@@ -306,7 +323,7 @@ uint32_t apc__wait_objects(struct apc__thread *t, struct apc__object **objs,
 	struct timespec deadline, *dl = NULL;
 	struct apc__wait w;
 	bool spun = spin_ns == 0;
-	int32_t claim, none;
+	int32_t claim;
 	uint32_t i, err = 0;
 	int64_t r;
 
@@ -359,28 +376,16 @@ uint32_t apc__wait_objects(struct apc__thread *t, struct apc__object **objs,
 		    APC__CLAIM_NONE)
 			break;
 		if (alertable && apc__queue_nonempty(t)) {
-			none = APC__CLAIM_NONE;
-			if (atomic_compare_exchange_strong_explicit(
-				    &w.claim, &none, APC__CLAIM_CANCEL,
-				    memory_order_acq_rel,
-				    memory_order_acquire)) {
-				unqueue(&w);
-				apc__queue_run(t);
-				return APC_WAIT_IO_COMPLETION;
-			}
-			break; /* an object won the race: the APC stays queued
-				*/
+			/* If an object won the race, the APC stays queued. */
+			if (!leave(&w))
+				break;
+			apc__queue_run(t);
+			return APC_WAIT_IO_COMPLETION;
 		}
 		if (dl && apc__deadline_passed(dl)) {
-			none = APC__CLAIM_NONE;
-			if (atomic_compare_exchange_strong_explicit(
-				    &w.claim, &none, APC__CLAIM_CANCEL,
-				    memory_order_acq_rel,
-				    memory_order_acquire)) {
-				unqueue(&w);
-				return APC_WAIT_TIMEOUT;
-			}
-			break;
+			if (!leave(&w))
+				break;
+			return APC_WAIT_TIMEOUT;
 		}
 		if (!spun) {
 			spun = true;
