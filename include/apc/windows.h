@@ -277,6 +277,7 @@ static inline DWORD WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds)
  * Named objects are out of scope on POSIX: a non-NULL name fails with
  * ERROR_NOT_SUPPORTED.  Security attributes are accepted and ignored.
  */
+/* (status is computed before the call: C leaves argument order free.) */
 static inline HANDLE apc__win_created(uint32_t status, HANDLE h)
 {
 	if (status != APC_ERROR_SUCCESS) {
@@ -289,11 +290,12 @@ static inline HANDLE apc__win_created(uint32_t status, HANDLE h)
 static inline HANDLE apc__win_event(BOOL manual, BOOL initial, int named)
 {
 	HANDLE h = NULL;
+	uint32_t st;
 
 	if (named)
 		return apc__win_created(APC_ERROR_NOT_SUPPORTED, NULL);
-	return apc__win_created(
-		apc_event_create(manual != FALSE, initial != FALSE, &h), h);
+	st = apc_event_create(manual != FALSE, initial != FALSE, &h);
+	return apc__win_created(st, h);
 }
 
 static inline HANDLE CreateEventA(LPSECURITY_ATTRIBUTES lpEventAttributes,
@@ -330,10 +332,12 @@ static inline BOOL PulseEvent(HANDLE hEvent)
 static inline HANDLE apc__win_semaphore(LONG initial, LONG maximum, int named)
 {
 	HANDLE h = NULL;
+	uint32_t st;
 
 	if (named)
 		return apc__win_created(APC_ERROR_NOT_SUPPORTED, NULL);
-	return apc__win_created(apc_semaphore_create(initial, maximum, &h), h);
+	st = apc_semaphore_create(initial, maximum, &h);
+	return apc__win_created(st, h);
 }
 
 static inline HANDLE
@@ -362,11 +366,12 @@ static inline BOOL ReleaseSemaphore(HANDLE hSemaphore, LONG lReleaseCount,
 static inline HANDLE apc__win_mutex(BOOL initial_owner, int named)
 {
 	HANDLE h = NULL;
+	uint32_t st;
 
 	if (named)
 		return apc__win_created(APC_ERROR_NOT_SUPPORTED, NULL);
-	return apc__win_created(apc_mutex_create(initial_owner != FALSE, &h),
-				h);
+	st = apc_mutex_create(initial_owner != FALSE, &h);
+	return apc__win_created(st, h);
 }
 
 static inline HANDLE CreateMutexA(LPSECURITY_ATTRIBUTES lpMutexAttributes,

@@ -2,7 +2,7 @@
  * The process-wide handle table.
  *
  * A handle is a value, never a pointer: (generation << 32) | ((index + 1)
- * << 2).  The low two bits are always zero, as on Windows, index + 1 is
+ * << 2).  The low two bits are zero and ignored, as on Windows, index + 1 is
  * never zero (so NULL is never a handle) and the generation is never zero
  * (so no 32-bit value such as 0xdeadbeef can name a slot).  Each close
  * bumps the slot's generation, so a stale handle is refused even after
@@ -127,10 +127,11 @@ uint32_t apc__handle_new(struct apc__object *obj, apc_handle *out)
 /* Decode a handle value; NULL if it cannot name a slot. */
 static struct slot *decode(apc_handle h, uint64_t *gen)
 {
-	uint64_t v = (uint64_t)(uintptr_t)h;
+	/* The two low bits are ignored, as Windows does (contract C11). */
+	uint64_t v = (uint64_t)(uintptr_t)h & ~(uint64_t)3;
 	uint64_t index1 = (v & 0xFFFFFFFFu) >> 2;
 
-	if ((v & 3) || index1 == 0 || index1 > APC_MAX_HANDLES)
+	if (index1 == 0 || index1 > APC_MAX_HANDLES)
 		return NULL;
 	*gen = v >> 32;
 	if (*gen == 0)
@@ -209,7 +210,7 @@ uint32_t apc__handle_close(apc_handle h)
 	obj = atomic_load_explicit(&s->obj, memory_order_relaxed);
 	atomic_store_explicit(&s->obj, NULL, memory_order_relaxed);
 
-	index = (uint32_t)(((uint64_t)(uintptr_t)h & 0xFFFFFFFFu) >> 2);
+	index = (uint32_t)(((uint64_t)(uintptr_t)h & 0xFFFFFFFCu) >> 2);
 	pthread_mutex_lock(&table_lock);
 	s->next_free = free_head;
 	free_head = index;
