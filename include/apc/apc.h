@@ -11,5 +11,6 @@
 #include "status.h"
 #include "thread.h"
 #include "sync.h"
+#include "timer.h"
 
 #endif /* APC_APC_H */

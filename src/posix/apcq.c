@@ -234,6 +234,7 @@ bool apc__queue_run(struct apc__thread *t)
 
 	for (;;) {
 		struct apc__apc *n = t->local_head;
+		apc__internal_fn ifn;
 		apc_fn fn;
 		uintptr_t data;
 
@@ -245,14 +246,27 @@ bool apc__queue_run(struct apc__thread *t)
 		}
 		t->local_head = n->next;
 		fn = n->fn;
+		ifn = n->ifn;
 		data = n->data;
 		if (n->counted)
 			atomic_fetch_sub_explicit(&t->pending, 1,
 						  memory_order_relaxed);
 		apc__apc_free(n);
-		fn(data);
-		ran = true;
+		if (ifn) {
+			ran |= ifn(data, true);
+		} else {
+			fn(data);
+			ran = true;
+		}
 	}
+}
+
+/* Discard one node unrun, letting an internal one release its data. */
+static void discard(struct apc__apc *n)
+{
+	if (n->ifn)
+		n->ifn(n->data, false);
+	apc__apc_free(n);
 }
 
 void apc__queue_close(struct apc__thread *t)
@@ -263,14 +277,14 @@ void apc__queue_close(struct apc__thread *t)
 	while (n) {
 		struct apc__apc *next = n->next;
 
-		apc__apc_free(n);
+		discard(n);
 		n = next;
 	}
 	n = t->local_head;
 	while (n) {
 		struct apc__apc *next = n->next;
 
-		apc__apc_free(n);
+		discard(n);
 		n = next;
 	}
 	t->local_head = t->local_tail = NULL;

@@ -56,6 +56,8 @@ void apc__object_init(struct apc__object *obj, uint32_t type,
 	atomic_init(&obj->lock.v, 0);
 	obj->waiters = obj->waiters_tail = NULL;
 	atomic_init(&obj->all_waiters, 0);
+	atomic_init(&obj->handles, 0);
+	obj->last_handle = NULL;
 }
 
 void apc__object_ref(struct apc__object *obj)
@@ -114,6 +116,7 @@ uint32_t apc__handle_new(struct apc__object *obj, apc_handle *out)
 	pthread_mutex_unlock(&table_lock);
 
 	apc__object_ref(obj);
+	atomic_fetch_add_explicit(&obj->handles, 1, memory_order_relaxed);
 	atomic_store_explicit(&s->obj, obj, memory_order_relaxed);
 	gen = atomic_load_explicit(&s->word, memory_order_relaxed) >> 32;
 	/* Release: a lookup that sees the live bit also sees obj. */
@@ -216,6 +219,10 @@ uint32_t apc__handle_close(apc_handle h)
 	free_head = index;
 	pthread_mutex_unlock(&table_lock);
 
+	if (atomic_fetch_sub_explicit(&obj->handles, 1, memory_order_acq_rel) ==
+		    1 &&
+	    obj->last_handle)
+		obj->last_handle(obj);
 	apc__object_unref(obj);
 	return 0;
 }

@@ -80,6 +80,7 @@ enum apc__type {
 	APC__TYPE_EVENT,
 	APC__TYPE_SEMAPHORE,
 	APC__TYPE_MUTEX,
+	APC__TYPE_TIMER,
 };
 
 struct apc__object;
@@ -107,6 +108,10 @@ struct apc__object {
 	apc__lock lock;
 	struct apc__wait_block *waiters, *waiters_tail;
 	atomic_uint all_waiters;
+	/* Open handles to the object, and what to do when the last one is
+	 * closed (a timer cancels itself, D23); NULL for nothing. */
+	atomic_uint handles;
+	void (*last_handle)(struct apc__object *obj);
 };
 
 extern apc__lock apc__wait_all_lock;
@@ -181,12 +186,29 @@ uint32_t apc__handle_close(apc_handle h);
 
 /* ---- the APC queue (apcq.c) ------------------------------------------- */
 
+/*
+ * An engine-internal APC (a timer's routine call): called with run true
+ * in an alertable wait, where it returns whether it ran user code (a call
+ * that was cancelled meanwhile does not make the wait return
+ * WAIT_IO_COMPLETION); called with run false when the queue is discarded
+ * at thread exit, to release what data holds.
+ */
+typedef bool (*apc__internal_fn)(uintptr_t data, bool run);
+
 struct apc__apc {
 	struct apc__apc *next;
 	apc_fn fn;
+	apc__internal_fn ifn; /* instead of fn, when not NULL */
 	uintptr_t data;
 	uint32_t counted; /* counted in thread->pending (queue limit) */
 };
+
+/*
+ * Queue an internal APC to t (not subject to the queue limit).  Returns 0,
+ * APC_ERROR_NOT_ENOUGH_MEMORY or APC_ERROR_GEN_FAILURE (t has ended).
+ */
+uint32_t apc__queue_internal(struct apc__thread *t, apc__internal_fn ifn,
+			     uintptr_t data);
 
 /* ---- threads (thread.c) ----------------------------------------------- */
 
@@ -343,6 +365,10 @@ uint32_t apc__object_acquire(struct apc__object *obj, struct apc__thread *t,
  * waiters): satisfy whichever waiters its state now allows, in FIFO order.
  */
 void apc__object_wake(struct apc__object *obj);
+
+/* Timers (timer.c): under the lock, a timer's state. */
+bool apc__timer_signalled(struct apc__object *obj);
+void apc__timer_acquire(struct apc__object *obj);
 
 /* At thread exit: abandon every mutex t owns (contract C40). */
 void apc__mutexes_abandon(struct apc__thread *t);

@@ -74,6 +74,8 @@ bool apc__object_signalled(struct apc__object *obj, struct apc__thread *t)
 		return ((struct apc__event *)obj)->signalled;
 	case APC__TYPE_SEMAPHORE:
 		return ((struct apc__semaphore *)obj)->count > 0;
+	case APC__TYPE_TIMER:
+		return apc__timer_signalled(obj);
 	case APC__TYPE_MUTEX: {
 		struct apc__mutex *m = (struct apc__mutex *)obj;
 
@@ -123,6 +125,9 @@ uint32_t apc__object_acquire(struct apc__object *obj, struct apc__thread *t,
 	}
 	case APC__TYPE_SEMAPHORE:
 		((struct apc__semaphore *)obj)->count--;
+		break;
+	case APC__TYPE_TIMER:
+		apc__timer_acquire(obj);
 		break;
 	case APC__TYPE_MUTEX: {
 		struct apc__mutex *m = (struct apc__mutex *)obj;

@@ -334,6 +334,7 @@ static inline uint32_t queue_to(struct apc__thread *t, apc_fn fn,
 	if (!n)
 		return APC_ERROR_NOT_ENOUGH_MEMORY;
 	n->fn = fn;
+	n->ifn = NULL;
 	n->data = data;
 	if (!reserve_place(t, n)) {
 		apc__apc_free(n);
@@ -348,6 +349,25 @@ static inline uint32_t queue_to(struct apc__thread *t, apc_fn fn,
 		if (n->counted)
 			atomic_fetch_sub_explicit(&t->pending, 1,
 						  memory_order_relaxed);
+		apc__apc_free(n);
+		return APC_ERROR_GEN_FAILURE;
+	}
+	apc__doorbell_ring(t, true);
+	return 0;
+}
+
+uint32_t apc__queue_internal(struct apc__thread *t, apc__internal_fn ifn,
+			     uintptr_t data)
+{
+	struct apc__apc *n = apc__apc_alloc();
+
+	if (!n)
+		return APC_ERROR_NOT_ENOUGH_MEMORY;
+	n->fn = NULL;
+	n->ifn = ifn;
+	n->data = data;
+	n->counted = 0;
+	if (!apc__queue_push(t, n)) {
 		apc__apc_free(n);
 		return APC_ERROR_GEN_FAILURE;
 	}
