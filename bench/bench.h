@@ -18,16 +18,20 @@
  * scenario is self-apc, pingpong or throughput (issue 3 item 8), or one
  * of the dispatcher-object scenarios: sync-event, sync-mutex (one thread,
  * uncontended), event-pingpong (two threads, two auto-reset events) and
- * mutex-contended (BENCH_CROWD threads on one mutex).  unit is ns/op
- * (smaller is better: one self-APC, one round trip of a ping-pong, one
- * set+wait or acquire+release) or Mops/s (bigger is better: messages
- * delivered, or lock acquisitions, per microsecond).  bench/run repeats
- * the programs in interleaved rounds and does the statistics.
+ * mutex-contended (BENCH_CROWD threads on one mutex), or timer-p50 and
+ * timer-p99 (issue item (d): the median and 99th percentile lateness of
+ * a periodic 1 ms timer).  unit is ns/op (smaller is better: one
+ * self-APC, one round trip of a ping-pong, one set+wait or
+ * acquire+release), Mops/s (bigger is better: messages delivered, or lock
+ * acquisitions, per microsecond) or us (smaller is better: microseconds
+ * late).  bench/run repeats the programs in interleaved rounds and does
+ * the statistics.
  *
  * Command line of every program: [-s SCALE] [-n ITERATIONS].  Each
  * measurement has a built-in iteration count sized for roughly 0.1-1 s
  * on a 2-core VM; -s multiplies it, -n replaces it.  (mutex-contended
- * runs for a time instead: there the count is in milliseconds.)  A
+ * runs for a time instead: there the count is in milliseconds; the timer
+ * programs count firings, about 2 s at scale 1.)  A
  * program that finds a wrong result (an APC count or order mismatch, a
  * lock that let a count go astray) says so on stderr and exits 1.
  *
@@ -73,6 +77,7 @@
 
 #define BENCH_NS_PER_OP "ns/op"
 #define BENCH_MOPS "Mops/s"
+#define BENCH_US "us"
 
 #ifdef _WIN32
 /* Ticks per second of the performance counter (bench_parse). */
@@ -608,6 +613,137 @@ static inline void bench_crowd_report(struct bench_crowd *c,
 
 	bench_check_count(impl, c->counter, "increments under the lock", n);
 	bench_result_mops("mutex-contended", impl, c->t1 - c->t0, n);
+}
+
+/* ---- scenario (d): lateness of a periodic timer --------------------- */
+
+/* The period of the timer scenario: 1 ms. */
+#define BENCH_TIMER_PERIOD_NS 1000000u
+
+/*
+ * The bookkeeping of a periodic timer's lateness.  The timer is armed
+ * just after bench_timer_start() read the clock (t0) to expire at
+ * t0 + P, t0 + 2P, ... (P = BENCH_TIMER_PERIOD_NS).  Each time its
+ * consumer runs -- a completion routine is called, a read of a timerfd
+ * returns -- it passes the time it began to bench_timer_tick().  A run
+ * is a firing: the count is of runs, not of expiries.
+ *
+ * A run may stand for several expiries.  At most one completion routine
+ * call is pending at a time (apc_timer_set): an expiry while a call is
+ * still queued queues nothing, so a thread late by more than a period
+ * gets one call for several expiries.  A timerfd read likewise returns a
+ * count of several.  The lateness of run k, which began at now_k, is
+ * therefore taken from the earliest expiry it answers for: the first one
+ * after the previous run began (now_{k-1}; t0 for the first run), every
+ * expiry until then having been answered by the runs before.  That
+ * expiry can still be to come when the run began (the run answers one
+ * that came between the previous run's dequeue or read and its clock
+ * reading); then it answers the last expiry at or before now_k.  With
+ * B(t) the last period boundary t0 + iP at or before t:
+ *
+ *	lateness_k = now_k - min(B(now_{k-1}) + P, B(now_k))
+ *
+ * On time (late by less than a period) this is the distance from the
+ * last boundary; a thread held up for several periods is charged the
+ * whole delay, not its remainder modulo P.  The same rule for the
+ * completion routine and for timerfd keeps the two comparable.  The
+ * FILETIME a completion routine receives is not used: it is on the wall
+ * clock, not on this one.
+ *
+ * The first warm runs are not timed; the result is the nearest-rank p50
+ * and p99 of the rest, in microseconds.
+ */
+struct bench_timer {
+	uint64_t t0, prev;	/* armed; when the previous run began */
+	uint64_t warm, total;	/* runs of warm-up, runs in all */
+	uint64_t runs;		/* so far */
+	uint64_t *late;		/* ns, of the timed runs */
+};
+
+/* Before arming: n timed runs after a warm-up. */
+static inline void bench_timer_init(struct bench_timer *bt, uint64_t n)
+{
+	bt->warm = bench_warmup(n);
+	bt->total = bt->warm + n;
+	bt->runs = 0;
+	bt->late = malloc(n * sizeof(*bt->late));
+	if (bt->late == NULL)
+		bench_fail("out of memory");
+}
+
+/* Just before arming the timer: read the clock as t0, and return it. */
+static inline uint64_t bench_timer_start(struct bench_timer *bt)
+{
+	bt->t0 = bench_now_ns();
+	bt->prev = bt->t0;
+	return bt->t0;
+}
+
+/* The last period boundary at or before t (t >= t0). */
+static inline uint64_t bench_timer_boundary(const struct bench_timer *bt,
+					    uint64_t t)
+{
+	const uint64_t p = BENCH_TIMER_PERIOD_NS;
+
+	return bt->t0 + (t - bt->t0) / p * p;
+}
+
+/* A run that began at now (impl names it in a message). */
+static inline void bench_timer_tick(struct bench_timer *bt, uint64_t now,
+				    const char *impl)
+{
+	uint64_t first, last;
+
+	if (now < bt->t0 + BENCH_TIMER_PERIOD_NS)
+		bench_fail("%s: fired %ju ns after it was armed, before its "
+			   "due time", impl, (uintmax_t)(now - bt->t0));
+	if (bt->runs >= bt->total)
+		bench_fail("%s: fired after it was done", impl);
+	first = bench_timer_boundary(bt, bt->prev) + BENCH_TIMER_PERIOD_NS;
+	last = bench_timer_boundary(bt, now);
+	if (bt->runs >= bt->warm)
+		bt->late[bt->runs - bt->warm] =
+			now - (first < last ? first : last);
+	bt->prev = now;
+	bt->runs++;
+}
+
+/* True once every run was counted. */
+static inline int bench_timer_done(const struct bench_timer *bt)
+{
+	return bt->runs >= bt->total;
+}
+
+static inline int bench_timer_cmp(const void *a, const void *b)
+{
+	const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The nearest-rank q-th percentile of the n sorted values v (n > 0). */
+static inline uint64_t bench_timer_pct(const uint64_t *v, uint64_t n,
+				       unsigned int q)
+{
+	uint64_t rank = (n * q + 99) / 100;
+
+	return v[rank ? rank - 1 : 0];
+}
+
+/* After the last run: print timer-p50 and timer-p99 for impl. */
+static inline void bench_timer_report(struct bench_timer *bt,
+				      const char *impl)
+{
+	const uint64_t n = bt->total - bt->warm;
+
+	bench_check_count(impl, bt->runs, "firings", bt->total);
+	qsort(bt->late, (size_t)n, sizeof(*bt->late), bench_timer_cmp);
+	bench_result("timer-p50", impl,
+		     (double)bench_timer_pct(bt->late, n, 50) / 1e3, BENCH_US);
+	bench_result("timer-p99", impl,
+		     (double)bench_timer_pct(bt->late, n, 99) / 1e3, BENCH_US);
+	free(bt->late);
+	bt->late = NULL;
 }
 
 /* ---- Linux primitives for the baselines ---------------------------- */
