@@ -86,6 +86,14 @@ int64_t apc_filetime_now(void)
 	       ts.tv_nsec / 100;
 }
 
+/* now + units of 100 ns, saturated at UINT64_MAX (which never comes). */
+static uint64_t after(uint64_t now, uint64_t units)
+{
+	if (units > (UINT64_MAX - now) / 100)
+		return UINT64_MAX;
+	return now + units * 100;
+}
+
 /* ---- the list ---------------------------------------------------------- */
 
 /* Under list_lock. */
@@ -204,6 +212,10 @@ static void fire(struct apc__timer *t, uint32_t gen)
 
 		/* due_k = due_0 + k * period; skip expiries already missed
 		 * (their signal and routine call would coalesce anyway). */
+		if (t->due > UINT64_MAX - t->period) {
+			t->active = false; /* the next expiry never comes */
+			goto out;
+		}
 		t->due += t->period;
 		if (t->due <= now)
 			t->due += ((now - t->due) / t->period + 1) * t->period;
@@ -367,14 +379,14 @@ uint32_t apc_timer_set(apc_handle timer, int64_t due, int32_t period_ms,
 	if (setter)
 		apc__object_ref(&setter->hdr);
 
+	/* In ns, far due times pass 64 bits: they saturate to "never". */
 	now = mono_ns();
-	if (due < 0) {
-		due_ns = now + (uint64_t)(-(due + 1)) * 100 + 100;
-	} else {
-		int64_t delta = due - apc_filetime_now();
-
-		due_ns = delta > 0 ? now + (uint64_t)delta * 100 : now;
-	}
+	if (due < 0)
+		due_ns = after(now, (uint64_t)(-(due + 1)) + 1);
+	else if (due > apc_filetime_now())
+		due_ns = after(now, (uint64_t)(due - apc_filetime_now()));
+	else
+		due_ns = now;
 
 	all = apc__object_lock(&t->hdr);
 	gone = stop(t);

@@ -342,7 +342,12 @@ uint32_t apc__wait_objects(struct apc__thread *t, struct apc__object **objs,
 		dl = &deadline;
 	}
 
-	/* 1. Objects first, then APCs, then the timeout (B10, B11). */
+	/*
+	 * 1. Objects first, then APCs, then the timeout (B10, B11).  A wait
+	 * returns WAIT_IO_COMPLETION only if an APC really ran (B15): a queue
+	 * that held only voided timer-routine calls sends it back here.
+	 */
+restart:
 	r = all ? all_check_and_queue(&w, false, &err) : any_check(&w, &err);
 	if (r == APC_WAIT_FAILED)
 		goto failed;
@@ -350,8 +355,9 @@ uint32_t apc__wait_objects(struct apc__thread *t, struct apc__object **objs,
 		return (uint32_t)r;
 	if (alertable && apc__queue_nonempty(t)) {
 		pins_to_refs(objs, count, pins, pinned);
-		apc__queue_run(t);
-		return APC_WAIT_IO_COMPLETION;
+		if (apc__queue_run(t))
+			return APC_WAIT_IO_COMPLETION;
+		goto restart;
 	}
 	if (ms == 0)
 		return APC_WAIT_TIMEOUT;
@@ -379,8 +385,12 @@ uint32_t apc__wait_objects(struct apc__thread *t, struct apc__object **objs,
 			/* If an object won the race, the APC stays queued. */
 			if (!leave(&w))
 				break;
-			apc__queue_run(t);
-			return APC_WAIT_IO_COMPLETION;
+			if (apc__queue_run(t))
+				return APC_WAIT_IO_COMPLETION;
+			atomic_store_explicit(&w.claim, APC__CLAIM_NONE,
+					      memory_order_relaxed);
+			w.abandoned = false;
+			goto restart;
 		}
 		if (dl && apc__deadline_passed(dl)) {
 			if (!leave(&w))
