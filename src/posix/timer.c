@@ -360,6 +360,7 @@ uint32_t apc_timer_set(apc_handle timer, int64_t due, int32_t period_ms,
 	struct apc__timer *t;
 	struct apc__pin pin;
 	uint64_t now, due_ns;
+	int64_t ft_now;
 	bool all;
 
 	t = (struct apc__timer *)apc__handle_pin(timer, APC__TYPE_TIMER, &pin);
@@ -379,12 +380,17 @@ uint32_t apc_timer_set(apc_handle timer, int64_t due, int32_t period_ms,
 	if (setter)
 		apc__object_ref(&setter->hdr);
 
-	/* In ns, far due times pass 64 bits: they saturate to "never". */
+	/*
+	 * In ns, far due times pass 64 bits: they saturate to "never".  The
+	 * wall clock is read before the monotonic one, so the time between
+	 * the two reads can only make an absolute timer late, never early.
+	 */
+	ft_now = apc_filetime_now();
 	now = mono_ns();
 	if (due < 0)
 		due_ns = after(now, (uint64_t)(-(due + 1)) + 1);
-	else if (due > apc_filetime_now())
-		due_ns = after(now, (uint64_t)(due - apc_filetime_now()));
+	else if (due > ft_now)
+		due_ns = after(now, (uint64_t)(due - ft_now));
 	else
 		due_ns = now;
 
