@@ -150,6 +150,17 @@ uint32_t t_join(apc_handle thread)
 	return code;
 }
 
+int t_one_ended(apc_handle *th, unsigned int n, uint32_t ms)
+{
+	uint32_t err = T_POISON;
+	uint32_t r = apc_wait_multiple(n, th, false, ms, false, &err);
+
+	if (r == APC_WAIT_TIMEOUT)
+		return -1;
+	cr_assert_lt(r, n, "wait for the waiters: %#x (error %u)", r, err);
+	return (int)r;
+}
+
 uint32_t t_thread_gated(void *arg)
 {
 	atomic_uint *gate = arg;
@@ -182,6 +193,60 @@ apc_handle t_spawn_gated(atomic_uint *gate, uint32_t *tid)
 
 	cr_assert(t_gate_wait_running(gate), "the gated thread did not start");
 	return h;
+}
+
+/* ---- objects ------------------------------------------------------------- */
+
+apc_handle t_event_new(bool manual, bool initial)
+{
+	apc_handle h = T_POISON_HANDLE;
+
+	cr_assert_eq(apc_event_create(manual, initial, &h), 0);
+	cr_assert_not_null(h);
+	return h;
+}
+
+apc_handle t_semaphore_new(int32_t initial, int32_t maximum)
+{
+	apc_handle h = T_POISON_HANDLE;
+
+	cr_assert_eq(apc_semaphore_create(initial, maximum, &h), 0);
+	cr_assert_not_null(h);
+	return h;
+}
+
+apc_handle t_mutex_new(bool owned)
+{
+	apc_handle h = T_POISON_HANDLE;
+
+	cr_assert_eq(apc_mutex_create(owned, &h), 0);
+	cr_assert_not_null(h);
+	return h;
+}
+
+bool t_poll0(apc_handle h)
+{
+	uint32_t err = T_POISON;
+	uint32_t r = apc_wait(h, 0, false, &err);
+
+	cr_assert(r == APC_WAIT_OBJECT_0 || r == APC_WAIT_TIMEOUT,
+		  "0 ms wait: %#x (error %u)", r, err);
+	cr_assert_eq(err, T_POISON);
+	return r == APC_WAIT_OBJECT_0;
+}
+
+unsigned int t_drain(apc_handle s)
+{
+	unsigned int n = 0;
+
+	while (t_poll0(s))
+		cr_assert_lt(++n, 100000u);
+	return n;
+}
+
+uint32_t t_thread_take_and_end(void *arg)
+{
+	return apc_wait(arg, T_WAIT_MS * t_slack(), false, NULL);
 }
 
 /* ---- APC recorders ------------------------------------------------------- */

@@ -121,6 +121,13 @@ uint32_t t_join(apc_handle thread);
 uint32_t t_wait_exit(apc_handle thread);
 
 /*
+ * Wait up to ms (not scaled) for one of the n threads in th[] to end.
+ * Returns its index, or -1 if none ended in time; any other result of
+ * the wait fails the test.
+ */
+int t_one_ended(apc_handle *th, unsigned int n, uint32_t ms);
+
+/*
  * Start routine: arg points to an atomic_uint gate, initially 0.  The
  * thread sets T_GATE_RUNNING in it, then spins (non-alertable, yielding)
  * until the test opens the gate (T_GATE_OPEN: atomic_store(&gate, 1)),
@@ -140,6 +147,31 @@ apc_handle t_spawn_gated(atomic_uint *gate, uint32_t *tid);
 
 /* Wait (bounded) until a thread in t_thread_gated(gate) has started. */
 bool t_gate_wait_running(atomic_uint *gate);
+
+/* ---- objects ------------------------------------------------------------- */
+
+/*
+ * Create an event / semaphore / mutex; assert that the call returned 0
+ * and gave a non-NULL handle.
+ */
+apc_handle t_event_new(bool manual, bool initial);
+apc_handle t_semaphore_new(int32_t initial, int32_t maximum);
+apc_handle t_mutex_new(bool owned);
+
+/*
+ * A 0 ms non-alertable wait: true if the object was signalled (and is now
+ * acquired).  Asserts the wait returned WAIT_OBJECT_0 or WAIT_TIMEOUT and
+ * left the error untouched.
+ */
+bool t_poll0(apc_handle h);
+
+/* Take a semaphore's whole count with t_poll0; returns how many there
+ * were (asserted below 100000). */
+unsigned int t_drain(apc_handle s);
+
+/* Start routine: a bounded non-alertable wait on the mutex arg; returns
+ * the wait's result.  The thread ends owning the mutex (abandoning it). */
+uint32_t t_thread_take_and_end(void *arg);
 
 /* ---- APC recorders ------------------------------------------------------- */
 

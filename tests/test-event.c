@@ -23,35 +23,13 @@ TestSuite(event, .timeout = 180);
 
 /* ---- helpers ------------------------------------------------------------- */
 
+/* t_event_new, and the handle is not the poison value either. */
 static apc_handle event_new(bool manual, bool initial)
 {
-	apc_handle h = T_POISON_HANDLE;
+	apc_handle h = t_event_new(manual, initial);
 
-	cr_assert_eq(apc_event_create(manual, initial, &h), 0);
-	cr_assert_not_null(h);
 	cr_assert_neq(h, T_POISON_HANDLE);
 	return h;
-}
-
-static apc_handle semaphore_new(int32_t initial, int32_t maximum)
-{
-	apc_handle h = T_POISON_HANDLE;
-
-	cr_assert_eq(apc_semaphore_create(initial, maximum, &h), 0);
-	cr_assert_not_null(h);
-	return h;
-}
-
-/* A 0 ms wait: true if the object was signalled (and is now acquired). */
-static bool poll0(apc_handle h)
-{
-	uint32_t err = T_POISON;
-	uint32_t r = apc_wait(h, 0, false, &err);
-
-	cr_assert(r == APC_WAIT_OBJECT_0 || r == APC_WAIT_TIMEOUT,
-		  "0 ms wait: %#x (error %u)", r, err);
-	cr_assert_eq(err, T_POISON);
-	return r == APC_WAIT_OBJECT_0;
 }
 
 /* A thread waiting (bounded) on one object or, with count 2, on all. */
@@ -105,21 +83,6 @@ static bool start_waiters(struct waiter *w, unsigned int n, apc_handle obj,
 	return known;
 }
 
-/*
- * Wait up to ms for one of the n threads in th[] to end.  Returns its
- * index, or -1 if none ended in time.
- */
-static int one_ended(apc_handle *th, unsigned int n, uint32_t ms)
-{
-	uint32_t err = T_POISON;
-	uint32_t r = apc_wait_multiple(n, th, false, ms, false, &err);
-
-	if (r == APC_WAIT_TIMEOUT)
-		return -1;
-	cr_assert_lt(r, n, "wait for the waiters: %#x (error %u)", r, err);
-	return (int)r;
-}
-
 /* Join th[i] (its wait must have returned WAIT_OBJECT_0), drop it. */
 static void reap(apc_handle *th, unsigned int *n, int i)
 {
@@ -146,12 +109,12 @@ Test(event, C20_auto_reset_set_releases_exactly_one_waiter)
 		th[k] = w[k].thread;
 	for (k = 1; k <= N; k++) {
 		cr_assert_eq(apc_event_set(e), 0);
-		reap(th, &n, one_ended(th, n, T_WAIT_MS * t_slack()));
+		reap(th, &n, t_one_ended(th, n, T_WAIT_MS * t_slack()));
 		/* Reset by the wait it satisfied; nobody else went through. */
 		if (n)
-			cr_assert_eq(one_ended(th, n, 100), -1,
+			cr_assert_eq(t_one_ended(th, n, 100), -1,
 				     "set #%u released a second waiter", k);
-		cr_assert_not(poll0(e), "set #%u: still signalled", k);
+		cr_assert_not(t_poll0(e), "set #%u: still signalled", k);
 	}
 	cr_assert_eq(apc_close(e), 0);
 }
@@ -164,17 +127,17 @@ Test(event, C20_wait_resets_auto_reset_event)
 	uint32_t err = T_POISON;
 
 	cr_assert_eq(apc_wait(e, T_WAIT_MS, false, &err), APC_WAIT_OBJECT_0);
-	cr_assert_not(poll0(e));
+	cr_assert_not(t_poll0(e));
 
 	cr_assert_eq(apc_event_set(e), 0);
 	cr_assert_eq(apc_wait(e, 0, true, &err), APC_WAIT_OBJECT_0);
-	cr_assert_not(poll0(e));
+	cr_assert_not(t_poll0(e));
 
 	cr_assert_eq(apc_event_set(e), 0);
 	cr_assert_eq(apc_wait_multiple(2, two, false, 0, false, &err),
 		     APC_WAIT_OBJECT_0 + 1);
-	cr_assert_not(poll0(e));
-	cr_assert_not(poll0(other));
+	cr_assert_not(t_poll0(e));
+	cr_assert_not(t_poll0(other));
 	cr_assert_eq(err, T_POISON);
 	cr_assert_eq(apc_close(e), 0);
 	cr_assert_eq(apc_close(other), 0);
@@ -188,15 +151,15 @@ Test(event, C21_signals_do_not_accumulate)
 	cr_assert_eq(apc_event_set(e), 0);
 	cr_assert_eq(apc_event_set(e), 0);
 	cr_assert_eq(apc_event_set(e), 0);
-	cr_assert(poll0(e));
-	cr_assert_not(poll0(e));
+	cr_assert(t_poll0(e));
+	cr_assert_not(t_poll0(e));
 	cr_assert_eq(apc_close(e), 0);
 
 	/* Created signalled and set again: still one signal. */
 	e = event_new(false, true);
 	cr_assert_eq(apc_event_set(e), 0);
-	cr_assert(poll0(e));
-	cr_assert_not(poll0(e));
+	cr_assert(t_poll0(e));
+	cr_assert_not(t_poll0(e));
 	cr_assert_eq(apc_close(e), 0);
 
 	/* The Win32 names. */
@@ -227,7 +190,7 @@ Test(event, C22_manual_reset_releases_every_waiter_and_stays_set)
 
 	/* No wait changes it: a fifth waiter, and any number more, pass. */
 	for (i = 0; i < 10; i++)
-		cr_assert(poll0(e));
+		cr_assert(t_poll0(e));
 	cr_assert_eq(apc_wait(e, T_WAIT_MS, true, NULL), APC_WAIT_OBJECT_0);
 	two[0] = e;
 	two[1] = event_new(true, true);
@@ -235,11 +198,11 @@ Test(event, C22_manual_reset_releases_every_waiter_and_stays_set)
 		     APC_WAIT_OBJECT_0);
 	cr_assert_eq(apc_wait_multiple(2, two, false, 0, false, NULL),
 		     APC_WAIT_OBJECT_0);
-	cr_assert(poll0(e));
-	cr_assert(poll0(two[1]));
+	cr_assert(t_poll0(e));
+	cr_assert(t_poll0(two[1]));
 
 	cr_assert_eq(apc_event_reset(e), 0);
-	cr_assert_not(poll0(e));
+	cr_assert_not(t_poll0(e));
 	cr_assert_eq(apc_close(e), 0);
 	cr_assert_eq(apc_close(two[1]), 0);
 }
@@ -253,10 +216,10 @@ Test(event, C23_initial_state)
 		for (initial = 0; initial < 2; initial++) {
 			apc_handle e = event_new(manual, initial);
 
-			cr_assert_eq(poll0(e), (bool)initial,
+			cr_assert_eq(t_poll0(e), (bool)initial,
 				     "manual %d initial %d", manual, initial);
 			/* Auto-reset: the first wait consumed it. */
-			cr_assert_eq(poll0(e), initial && manual,
+			cr_assert_eq(t_poll0(e), initial && manual,
 				     "manual %d initial %d", manual, initial);
 			cr_assert_eq(apc_close(e), 0);
 		}
@@ -283,14 +246,14 @@ Test(event, C23_reset_of_unsignalled_event_is_a_no_op)
 
 		cr_assert_eq(apc_event_reset(e), 0);
 		cr_assert_eq(apc_event_reset(e), 0);
-		cr_assert_not(poll0(e));
+		cr_assert_not(t_poll0(e));
 		cr_assert_eq(apc_event_set(e), 0);
 		cr_assert_eq(apc_event_reset(e), 0);
 		cr_assert_eq(apc_event_reset(e), 0);
-		cr_assert_not(poll0(e));
+		cr_assert_not(t_poll0(e));
 		/* Still an event that works. */
 		cr_assert_eq(apc_event_set(e), 0);
-		cr_assert(poll0(e));
+		cr_assert(t_poll0(e));
 		cr_assert_eq(apc_close(e), 0);
 	}
 
@@ -320,7 +283,7 @@ Test(event, C24_pulse_manual_releases_every_current_waiter)
 		th[i] = w[i].thread;
 	cr_assert_eq(apc_event_pulse(e), 0);
 	while (n) {
-		int k = one_ended(th, n, known ? T_WAIT_MS * t_slack() : 200);
+		int k = t_one_ended(th, n, known ? T_WAIT_MS * t_slack() : 200);
 
 		if (k < 0) {
 			/* Only where blocked waiters cannot be seen. */
@@ -342,7 +305,7 @@ Test(event, C24_pulse_manual_releases_every_current_waiter)
 	cr_assert_eq(apc_wait(e, 50, false, NULL), APC_WAIT_TIMEOUT);
 	ms = t_ms_since(t0);
 	cr_assert_geq(ms, t_floor_ms(50), "waited %.3f ms", ms);
-	cr_assert_not(poll0(e));
+	cr_assert_not(t_poll0(e));
 	cr_assert_eq(apc_close(e), 0);
 }
 
@@ -357,10 +320,10 @@ Test(event, C24_C26_pulse_leaves_event_unsignalled)
 
 		/* C26: nobody waits; the pulse clears a set event. */
 		cr_assert_eq(apc_event_pulse(e), 0);
-		cr_assert_not(poll0(e), "manual %d", manual);
+		cr_assert_not(t_poll0(e), "manual %d", manual);
 		/* And leaves an unsignalled one unsignalled. */
 		cr_assert_eq(apc_event_pulse(e), 0);
-		cr_assert_not(poll0(e), "manual %d", manual);
+		cr_assert_not(t_poll0(e), "manual %d", manual);
 		cr_assert_eq(apc_event_set(e), 0);
 		cr_assert_eq(apc_event_pulse(e), 0);
 		t0 = t_now_ns();
@@ -394,7 +357,7 @@ Test(event, C25_pulse_auto_releases_at_most_one_waiter)
 		cr_assert_lt(pulses, 100);
 		cr_assert_eq(apc_event_pulse(e), 0);
 		pulses++;
-		k = one_ended(th, n, known ? T_WAIT_MS * t_slack() : 200);
+		k = t_one_ended(th, n, known ? T_WAIT_MS * t_slack() : 200);
 		if (k < 0) {
 			cr_assert_not(known, "pulse #%u released none of %u "
 					     "waiters asleep", pulses, n);
@@ -404,9 +367,9 @@ Test(event, C25_pulse_auto_releases_at_most_one_waiter)
 		released++;
 		/* One only: the others still wait, the event is unsignalled. */
 		if (n)
-			cr_assert_eq(one_ended(th, n, 100), -1,
+			cr_assert_eq(t_one_ended(th, n, 100), -1,
 				     "pulse #%u released two waiters", pulses);
-		cr_assert_not(poll0(e), "pulse #%u left it signalled", pulses);
+		cr_assert_not(t_poll0(e), "pulse #%u left it signalled", pulses);
 	}
 	cr_assert_eq(released, N);
 	if (known)
@@ -421,7 +384,7 @@ Test(event, C27_pulse_does_not_release_incomplete_wait_all)
 	for (manual = 0; manual < 2; manual++) {
 		struct waiter w;
 		apc_handle e = event_new(manual, false);
-		apc_handle s = semaphore_new(0, 10);
+		apc_handle s = t_semaphore_new(0, 10);
 		int32_t prev = (int32_t)T_POISON;
 
 		start_waiters(&w, 1, e, s);
@@ -433,16 +396,16 @@ Test(event, C27_pulse_does_not_release_incomplete_wait_all)
 		 * of the semaphore (C6). */
 		cr_assert_eq(apc_wait(w.thread, 100, false, NULL),
 			     APC_WAIT_TIMEOUT, "manual %d", manual);
-		cr_assert_not(poll0(e));
+		cr_assert_not(t_poll0(e));
 		cr_assert_eq(apc_semaphore_release(s, 1, &prev), 0);
 		cr_assert_eq(prev, 1, "manual %d", manual);
 
 		/* A real set completes it: it takes the event and one count. */
 		cr_assert_eq(apc_event_set(e), 0);
 		cr_assert_eq(t_join(w.thread), APC_WAIT_OBJECT_0);
-		cr_assert(poll0(s));
-		cr_assert_not(poll0(s));
-		cr_assert_eq(poll0(e), (bool)manual);
+		cr_assert(t_poll0(s));
+		cr_assert_not(t_poll0(s));
+		cr_assert_eq(t_poll0(e), (bool)manual);
 		cr_assert_eq(apc_close(e), 0);
 		cr_assert_eq(apc_close(s), 0);
 	}
@@ -455,7 +418,7 @@ Test(event, C27_pulse_releases_wait_all_waiter_whose_other_objects_are_set)
 	for (manual = 0; manual < 2; manual++) {
 		struct waiter w;
 		apc_handle e = event_new(manual, false);
-		apc_handle s = semaphore_new(1, 10);
+		apc_handle s = t_semaphore_new(1, 10);
 		unsigned int pulses = 1;
 		bool known;
 		uint32_t r;
@@ -476,8 +439,8 @@ Test(event, C27_pulse_releases_wait_all_waiter_whose_other_objects_are_set)
 		}
 		cr_assert_eq(t_join(w.thread), APC_WAIT_OBJECT_0);
 		/* It took the count; the pulse left the event unsignalled. */
-		cr_assert_not(poll0(s));
-		cr_assert_not(poll0(e));
+		cr_assert_not(t_poll0(s));
+		cr_assert_not(t_poll0(e));
 		cr_assert_eq(apc_close(e), 0);
 		cr_assert_eq(apc_close(s), 0);
 	}
@@ -493,7 +456,7 @@ static uint32_t thread_return_0(void *arg)
 
 Test(event, C28_event_calls_on_other_objects_fail)
 {
-	apc_handle s = semaphore_new(1, 1);
+	apc_handle s = t_semaphore_new(1, 1);
 	apc_handle m = T_POISON_HANDLE;
 	apc_handle th = t_spawn(thread_return_0, NULL);
 	apc_handle closed;
@@ -534,11 +497,11 @@ Test(event, C28_event_calls_on_other_objects_fail)
 
 	/* Nothing changed: the semaphore keeps its count, the mutex is
 	 * free, the thread handle still signalled. */
-	cr_assert(poll0(s));
-	cr_assert_not(poll0(s));
+	cr_assert(t_poll0(s));
+	cr_assert_not(t_poll0(s));
 	cr_assert_eq(apc_wait(m, 0, false, NULL), APC_WAIT_OBJECT_0);
 	cr_assert_eq(apc_mutex_release(m), 0);
-	cr_assert(poll0(th));
+	cr_assert(t_poll0(th));
 	cr_assert_eq(apc_close(s), 0);
 	cr_assert_eq(apc_close(m), 0);
 	cr_assert_eq(apc_close(th), 0);
@@ -606,7 +569,7 @@ Test(event, B8_apc_that_sets_the_event_does_not_satisfy_the_wait)
 			     APC_WAIT_IO_COMPLETION, "manual %d", manual);
 		cr_assert_eq(t_log_len(), 1);
 		/* Not reset by the wait: still signalled. */
-		cr_assert(poll0(e), "manual %d", manual);
+		cr_assert(t_poll0(e), "manual %d", manual);
 		cr_assert_eq(apc_event_reset(e), 0);
 
 		two[0] = other;
@@ -618,8 +581,8 @@ Test(event, B8_apc_that_sets_the_event_does_not_satisfy_the_wait)
 					       NULL),
 			     APC_WAIT_IO_COMPLETION);
 		cr_assert_eq(t_log_len(), 2);
-		cr_assert(poll0(e));
-		cr_assert_not(poll0(other));
+		cr_assert(t_poll0(e));
+		cr_assert_not(t_poll0(other));
 		cr_assert_eq(apc_close(e), 0);
 		cr_assert_eq(apc_close(other), 0);
 	}
@@ -660,8 +623,8 @@ Test(event, B8_apc_queued_to_a_waiter_sets_its_event)
 	cr_assert_eq(atomic_load(&w.after), 0);
 	t_assert_log_seq(1, 1, tid);
 	/* The APC's signal is still there for the next waiter. */
-	cr_assert(poll0(w.event));
-	cr_assert_not(poll0(w.event));
+	cr_assert(t_poll0(w.event));
+	cr_assert_not(t_poll0(w.event));
 	cr_assert_eq(apc_close(w.event), 0);
 }
 
@@ -676,7 +639,7 @@ Test(event, B10_signalled_event_wins_over_pending_apc)
 	cr_assert_eq(apc_queue(APC_CURRENT_THREAD, t_apc_count, 0), 0);
 	cr_assert_eq(apc_wait(e, 0, true, NULL), APC_WAIT_OBJECT_0);
 	cr_assert_eq(atomic_load(&t_apc_runs), 0);
-	cr_assert_not(poll0(e), "the wait did not acquire the event");
+	cr_assert_not(t_poll0(e), "the wait did not acquire the event");
 	cr_assert_eq(apc_event_set(e), 0);
 	cr_assert_eq(apc_wait(e, T_WAIT_MS, true, NULL), APC_WAIT_OBJECT_0);
 	cr_assert_eq(atomic_load(&t_apc_runs), 0);
@@ -717,7 +680,7 @@ Test(event, B11_B16_apc_ends_wait_on_unsignalled_event)
 	cr_assert_eq(apc_wait(e, APC_INFINITE, true, NULL),
 		     APC_WAIT_IO_COMPLETION);
 	cr_assert_eq(atomic_load(&t_apc_runs), 3);
-	cr_assert_not(poll0(e));
+	cr_assert_not(t_poll0(e));
 	cr_assert_eq(apc_close(e), 0);
 }
 

@@ -23,12 +23,11 @@ TestSuite(mutex, .timeout = 120);
 
 /* ---- helpers ------------------------------------------------------------- */
 
+/* t_mutex_new, and the handle is not the poison value either. */
 static apc_handle mutex_new(bool owned)
 {
-	apc_handle h = T_POISON_HANDLE;
+	apc_handle h = t_mutex_new(owned);
 
-	cr_assert_eq(apc_mutex_create(owned, &h), 0);
-	cr_assert_not_null(h);
 	cr_assert_neq(h, T_POISON_HANDLE);
 	return h;
 }
@@ -435,12 +434,6 @@ Test(mutex, C40_initial_owner_that_ends_abandons_the_mutex)
 	cr_assert_eq(apc_close(m), 0);
 }
 
-/* A thread that takes an abandoned mutex and abandons it in turn. */
-static uint32_t thread_take_and_end(void *arg)
-{
-	return apc_wait(arg, T_WAIT_MS * t_slack(), false, NULL);
-}
-
 Test(mutex, C40_abandoned_again_by_the_next_owner)
 {
 	apc_handle m = mutex_new(false);
@@ -451,9 +444,9 @@ Test(mutex, C40_abandoned_again_by_the_next_owner)
 	th = start_owner(&o, m, 1);
 	end_owner(&o, th);
 	/* The next owner is told, then ends owning it: abandoned again. */
-	cr_assert_eq(t_join(t_spawn(thread_take_and_end, m)),
+	cr_assert_eq(t_join(t_spawn(t_thread_take_and_end, m)),
 		     APC_WAIT_ABANDONED_0);
-	cr_assert_eq(t_join(t_spawn(thread_take_and_end, m)),
+	cr_assert_eq(t_join(t_spawn(t_thread_take_and_end, m)),
 		     APC_WAIT_ABANDONED_0);
 	cr_assert_eq(apc_wait(m, 0, false, NULL), APC_WAIT_ABANDONED_0);
 	cr_assert_eq(apc_mutex_release(m), 0);

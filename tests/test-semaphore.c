@@ -34,28 +34,6 @@ static apc_handle semaphore_new(int32_t initial, int32_t maximum)
 	return h;
 }
 
-/* A 0 ms wait: true if the object was signalled (and is now acquired). */
-static bool poll0(apc_handle h)
-{
-	uint32_t err = T_POISON;
-	uint32_t r = apc_wait(h, 0, false, &err);
-
-	cr_assert(r == APC_WAIT_OBJECT_0 || r == APC_WAIT_TIMEOUT,
-		  "0 ms wait: %#x (error %u)", r, err);
-	cr_assert_eq(err, T_POISON);
-	return r == APC_WAIT_OBJECT_0;
-}
-
-/* Take the whole count with 0 ms waits; returns how many there were. */
-static unsigned int drain(apc_handle s)
-{
-	unsigned int n = 0;
-
-	while (poll0(s))
-		cr_assert_lt(++n, 100000u);
-	return n;
-}
-
 struct waiter {
 	apc_handle sem;
 	atomic_uint ready;
@@ -141,7 +119,7 @@ Test(semaphore, C29_create_rejects_invalid_counts)
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		apc_handle h = semaphore_new(good[i][0], good[i][1]);
 
-		cr_assert_eq(poll0(h), good[i][0] > 0);
+		cr_assert_eq(t_poll0(h), good[i][0] > 0);
 		cr_assert_eq(apc_close(h), 0);
 	}
 	cr_assert_eq(apc_semaphore_create(0, 1, NULL),
@@ -178,9 +156,9 @@ Test(semaphore, C30_each_wait_takes_one)
 	apc_handle s = semaphore_new(2, 5);
 	uint32_t err = T_POISON;
 
-	cr_assert(poll0(s));
-	cr_assert(poll0(s));
-	cr_assert_not(poll0(s));
+	cr_assert(t_poll0(s));
+	cr_assert(t_poll0(s));
+	cr_assert_not(t_poll0(s));
 
 	cr_assert_eq(apc_semaphore_release(s, 5, NULL), 0);
 	cr_assert_eq(apc_wait(s, T_WAIT_MS, false, &err), APC_WAIT_OBJECT_0);
@@ -193,7 +171,7 @@ Test(semaphore, C30_each_wait_takes_one)
 	cr_assert_eq(apc_wait_multiple(1, &s, true, 0, false, &err),
 		     APC_WAIT_OBJECT_0);
 	cr_assert_eq(err, T_POISON);
-	cr_assert_eq(drain(s), 0);
+	cr_assert_eq(t_drain(s), 0);
 	cr_assert_eq(apc_close(s), 0);
 }
 
@@ -217,7 +195,7 @@ Test(semaphore, C31_release_reports_the_previous_count)
 	cr_assert_eq(apc_semaphore_release(s, 3, &prev), 0);
 	cr_assert_eq(prev, 7);
 	/* The count is the sum: 10, at the maximum. */
-	cr_assert_eq(drain(s), 10);
+	cr_assert_eq(t_drain(s), 10);
 
 	/* The Win32 name, through a handle of the portable call. */
 	{
@@ -226,7 +204,7 @@ Test(semaphore, C31_release_reports_the_previous_count)
 		cr_assert(ReleaseSemaphore(s, 4, &lprev));
 		cr_assert_eq(lprev, 0);
 		cr_assert(ReleaseSemaphore(s, 1, NULL));
-		cr_assert_eq(drain(s), 5);
+		cr_assert_eq(t_drain(s), 5);
 	}
 	cr_assert_eq(apc_close(s), 0);
 }
@@ -242,7 +220,7 @@ Test(semaphore, C32_release_past_the_maximum_changes_nothing)
 	cr_assert_eq(apc_semaphore_release(s, 3, &prev),
 		     APC_ERROR_TOO_MANY_POSTS);
 	cr_assert_eq(prev, (int32_t)T_POISON, "previous written on failure");
-	cr_assert_not(poll0(s));
+	cr_assert_not(t_poll0(s));
 
 	cr_assert_eq(apc_semaphore_release(s, 2, &prev), 0);
 	cr_assert_eq(prev, 0);
@@ -253,7 +231,7 @@ Test(semaphore, C32_release_past_the_maximum_changes_nothing)
 	cr_assert_eq(apc_semaphore_release(s, INT32_MAX, &prev),
 		     APC_ERROR_TOO_MANY_POSTS);
 	cr_assert_eq(prev, (int32_t)T_POISON);
-	cr_assert_eq(drain(s), 2);
+	cr_assert_eq(t_drain(s), 2);
 
 	/* No overflow near INT32_MAX. */
 	cr_assert_eq(apc_close(s), 0);
@@ -269,7 +247,7 @@ Test(semaphore, C32_release_past_the_maximum_changes_nothing)
 	cr_assert_eq(apc_semaphore_release(s, 1, &prev),
 		     APC_ERROR_TOO_MANY_POSTS);
 	cr_assert_eq(prev, (int32_t)T_POISON);
-	cr_assert(poll0(s));
+	cr_assert(t_poll0(s));
 	cr_assert_eq(apc_semaphore_release(s, 1, &prev), 0);
 	cr_assert_eq(prev, INT32_MAX - 1);
 
@@ -308,7 +286,7 @@ Test(semaphore, C33_release_count_must_be_positive)
 				     counts[i]);
 	}
 	/* The count is still 1. */
-	cr_assert_eq(drain(s), 1);
+	cr_assert_eq(t_drain(s), 1);
 	cr_assert_eq(apc_close(s), 0);
 }
 
@@ -357,12 +335,12 @@ Test(semaphore, C34_release_n_wakes_min_n_k_waiters)
 	cr_assert_eq(prev, 0);
 	/* Sleeping waiters take their count inside the release. */
 	if (known)
-		cr_assert_not(poll0(s), "the release left a count to take");
+		cr_assert_not(t_poll0(s), "the release left a count to take");
 	cr_assert(reap_one(th, &n, T_WAIT_MS * t_slack()));
 	cr_assert(reap_one(th, &n, T_WAIT_MS * t_slack()));
 	/* Exactly two: the third still waits, nothing is left. */
 	cr_assert_not(reap_one(th, &n, 100), "release 2 woke 3 waiters");
-	cr_assert_not(poll0(s));
+	cr_assert_not(t_poll0(s));
 
 	/* Two more for one waiter: it takes one, one stays in the count. */
 	prev = (int32_t)T_POISON;
@@ -373,7 +351,7 @@ Test(semaphore, C34_release_n_wakes_min_n_k_waiters)
 	prev = (int32_t)T_POISON;
 	cr_assert_eq(apc_semaphore_release(s, 1, &prev), 0);
 	cr_assert_eq(prev, 1);
-	cr_assert_eq(drain(s), 2);
+	cr_assert_eq(t_drain(s), 2);
 	cr_assert_eq(apc_close(s), 0);
 }
 
@@ -399,7 +377,7 @@ Test(semaphore, C34_release_one_at_a_time_wakes_one_at_a_time)
 			cr_assert_not(reap_one(th, &n, 50),
 				      "release #%u woke two", i);
 	}
-	cr_assert_not(poll0(s));
+	cr_assert_not(t_poll0(s));
 	cr_assert_eq(apc_close(s), 0);
 }
 
@@ -469,7 +447,7 @@ Test(semaphore, C18_C34_producers_and_consumers_exact_counts)
 	cr_assert_eq(atomic_load(&pc.released), PC_THREADS * PC_OPS);
 	cr_assert_eq(atomic_load(&pc.taken), PC_THREADS * PC_OPS);
 	/* Every count released was taken, none twice. */
-	cr_assert_not(poll0(pc.sem));
+	cr_assert_not(t_poll0(pc.sem));
 	cr_assert_eq(apc_close(pc.sem), 0);
 }
 
@@ -492,7 +470,7 @@ Test(semaphore, B8_apc_release_does_not_satisfy_the_wait)
 		     APC_WAIT_IO_COMPLETION);
 	cr_assert_eq(t_log_len(), 1);
 	/* The count the APC added is still there, and only that one. */
-	cr_assert_eq(drain(s), 1);
+	cr_assert_eq(t_drain(s), 1);
 	cr_assert_eq(apc_close(s), 0);
 }
 
@@ -531,6 +509,6 @@ Test(semaphore, B8_apc_queued_to_a_waiter_releases_its_semaphore)
 	cr_assert_eq(atomic_load(&w.result), APC_WAIT_IO_COMPLETION);
 	cr_assert_eq(atomic_load(&w.next), APC_WAIT_OBJECT_0);
 	t_assert_log_seq(1, 1, tid);
-	cr_assert_not(poll0(w.sem));
+	cr_assert_not(t_poll0(w.sem));
 	cr_assert_eq(apc_close(w.sem), 0);
 }

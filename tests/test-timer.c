@@ -103,34 +103,13 @@ static void timer_close(apc_handle t)
 	cr_assert_eq(apc_close(t), 0);
 }
 
-static apc_handle event_new(bool manual, bool initial)
-{
-	apc_handle h = T_POISON_HANDLE;
-
-	cr_assert_eq(apc_event_create(manual, initial, &h), 0);
-	cr_assert_not_null(h);
-	return h;
-}
-
-/* A 0 ms wait: true if the object was signalled (and is now acquired). */
-static bool poll0(apc_handle h)
-{
-	uint32_t err = T_POISON;
-	uint32_t r = apc_wait(h, 0, false, &err);
-
-	cr_assert(r == APC_WAIT_OBJECT_0 || r == APC_WAIT_TIMEOUT,
-		  "0 ms wait: %#x (error %u)", r, err);
-	cr_assert_eq(err, T_POISON);
-	return r == APC_WAIT_OBJECT_0;
-}
-
 /*
- * poll0, and if the timer was signalled, assert that the poll ended no
+ * t_poll0, and if the timer was signalled, assert that the poll ended no
  * earlier than floor_ms after t0 (never early).
  */
 static bool poll_not_early(apc_handle h, uint64_t t0, double floor_ms)
 {
-	bool s = poll0(h);
+	bool s = t_poll0(h);
 	double ms = t_ms_since(t0);
 
 	if (s)
@@ -195,7 +174,7 @@ static void check_removed(unsigned int how)
 		cr_assert_eq(apc_sleep(0, true), 0);
 		break;
 	default:
-		e = event_new(true, false);
+		e = t_event_new(true, false);
 		t0 = t_now_ns();
 		r = apc_wait(e, 30, true, NULL);
 		cr_assert_eq(r, APC_WAIT_TIMEOUT,
@@ -319,18 +298,6 @@ static void start_waiters(struct waiter *w, unsigned int n, apc_handle obj)
 	}
 }
 
-/* Index of one of the n threads in th[] that ended within ms, or -1. */
-static int one_ended(apc_handle *th, unsigned int n, uint32_t ms)
-{
-	uint32_t err = T_POISON;
-	uint32_t r = apc_wait_multiple(n, th, false, ms, false, &err);
-
-	if (r == APC_WAIT_TIMEOUT)
-		return -1;
-	cr_assert_lt(r, n, "wait for the waiters: %#x (error %u)", r, err);
-	return (int)r;
-}
-
 /* ---- D1: creation -------------------------------------------------------- */
 
 Test(timer, D1_new_timer_is_inactive_and_unsignalled)
@@ -343,7 +310,7 @@ Test(timer, D1_new_timer_is_inactive_and_unsignalled)
 	for (manual = 0; manual < 2; manual++) {
 		apc_handle t = timer_new(manual);
 
-		cr_assert_not(poll0(t), "manual %d", manual);
+		cr_assert_not(t_poll0(t), "manual %d", manual);
 		t0 = t_now_ns();
 		cr_assert_eq(apc_wait(t, 50, false, NULL), APC_WAIT_TIMEOUT);
 		ms = t_ms_since(t0);
@@ -352,7 +319,7 @@ Test(timer, D1_new_timer_is_inactive_and_unsignalled)
 		t0 = t_now_ns();
 		cr_assert_eq(apc_wait(t, 20, true, NULL), APC_WAIT_TIMEOUT);
 		cr_assert_geq(t_ms_since(t0), t_floor_ms(20));
-		cr_assert_not(poll0(t), "manual %d", manual);
+		cr_assert_not(t_poll0(t), "manual %d", manual);
 		cr_assert_eq(apc_close(t), 0);
 	}
 	cr_assert_eq(apc_timer_create(false, NULL),
@@ -395,7 +362,7 @@ Test(timer, D2_relative_due_time)
 		cr_assert_geq(ms, t_floor_ms(50), "manual %d: %.3f ms", manual,
 			      ms);
 		cr_assert_leq(ms, upper(50), "manual %d: %.3f ms", manual, ms);
-		cr_assert_eq(poll0(t), (bool)manual);
+		cr_assert_eq(t_poll0(t), (bool)manual);
 		timer_close(t);
 	}
 }
@@ -554,7 +521,7 @@ Test(timer, D4_period_zero_fires_once)
 			cr_assert_geq(t_ms_since(t0), t_floor_ms(150));
 		} else {
 			sleep_no_routine(150);
-			cr_assert(poll0(t));
+			cr_assert(t_poll0(t));
 		}
 		cr_assert_eq(runs(&ra), 1, "manual %d", manual);
 		timer_close(t);
@@ -572,11 +539,11 @@ Test(timer, D5_set_unsignals_manual_timer)
 
 	timer_set(t, -1, 0, NULL, NULL);
 	wait_signalled(t);
-	cr_assert(poll0(t));
+	cr_assert(t_poll0(t));
 
 	t0 = t_now_ns();
 	timer_set(t, REL(200), 0, NULL, NULL);
-	s = poll0(t);
+	s = t_poll0(t);
 	ms = t_ms_since(t0);
 	if (ms < t_floor_ms(200))
 		cr_assert_not(s, "still signalled after the set");
@@ -584,7 +551,7 @@ Test(timer, D5_set_unsignals_manual_timer)
 	ms = t_ms_since(t0);
 	cr_assert_geq(ms, t_floor_ms(200), "%.3f ms", ms);
 	cr_assert_leq(ms, upper(200), "%.3f ms", ms);
-	cr_assert(poll0(t));
+	cr_assert(t_poll0(t));
 	timer_close(t);
 }
 
@@ -604,7 +571,7 @@ Test(timer, D5_set_unsignals_sync_timer)
 
 	t0 = t_now_ns();
 	timer_set(t, REL(200), 0, NULL, NULL);
-	s = poll0(t);
+	s = t_poll0(t);
 	ms = t_ms_since(t0);
 	if (ms < t_floor_ms(200)) {
 		T_WINE_DEVIATION("Wine clears the signal on a set only for "
@@ -622,7 +589,7 @@ Test(timer, D5_set_unsignals_sync_timer)
 	ms = t_ms_since(t0);
 	cr_assert_geq(ms, t_floor_ms(200), "%.3f ms", ms);
 	cr_assert_leq(ms, upper(200), "%.3f ms", ms);
-	cr_assert_not(poll0(t));
+	cr_assert_not(t_poll0(t));
 	cr_assert_eq(runs(&ra), 1);
 	timer_close(t);
 }
@@ -720,7 +687,7 @@ Test(timer, D7_manual_releases_all)
 			     "waiter %u", i);
 	/* Stays signalled: any number of later waits pass. */
 	for (i = 0; i < 5; i++)
-		cr_assert(poll0(t));
+		cr_assert(t_poll0(t));
 	cr_assert_eq(apc_wait(t, 0, true, NULL), APC_WAIT_OBJECT_0);
 	timer_close(t);
 }
@@ -740,15 +707,15 @@ Test(timer, D7_sync_releases_one)
 		int i;
 
 		timer_set(t, -1, 0, NULL, NULL);
-		i = one_ended(th, n, WAIT_BOUND);
+		i = t_one_ended(th, n, WAIT_BOUND);
 		cr_assert_geq(i, 0, "expiry #%u released nobody", k);
 		cr_assert_eq(t_join(th[i]), APC_WAIT_OBJECT_0);
 		th[i] = th[--n];
 		/* Reset by the wait it satisfied; nobody else went through. */
 		if (n)
-			cr_assert_eq(one_ended(th, n, 200), -1,
+			cr_assert_eq(t_one_ended(th, n, 200), -1,
 				     "expiry #%u released a second waiter", k);
-		cr_assert_not(poll0(t), "expiry #%u: still signalled", k);
+		cr_assert_not(t_poll0(t), "expiry #%u: still signalled", k);
 	}
 	timer_close(t);
 }
@@ -756,7 +723,7 @@ Test(timer, D7_sync_releases_one)
 Test(timer, D7_sync_stays_signalled_until_a_wait)
 {
 	apc_handle t = timer_new(false);
-	apc_handle e = event_new(true, false);
+	apc_handle e = t_event_new(true, false);
 	apc_handle two[2];
 	int round;
 
@@ -776,8 +743,8 @@ Test(timer, D7_sync_stays_signalled_until_a_wait)
 				apc_wait_multiple(2, two, true, 20, true, NULL),
 				APC_WAIT_TIMEOUT);
 		}
-		cr_assert(poll0(t), "round %d", round);
-		cr_assert_not(poll0(t), "round %d", round);
+		cr_assert(t_poll0(t), "round %d", round);
+		cr_assert_not(t_poll0(t), "round %d", round);
 	}
 	timer_close(t);
 	cr_assert_eq(apc_close(e), 0);
@@ -798,7 +765,7 @@ Test(timer, D8_periodic_sync_signals_each_period)
 	ms = t_ms_since(t0);
 	cr_assert_leq(ms, upper(0), "first expiry after %.3f ms", ms);
 	/* Consumed; the next expiry is one period after the first. */
-	if (poll0(t))
+	if (t_poll0(t))
 		cr_assert_geq(t_ms_since(t0), t_floor_ms(period));
 	else
 		wait_signalled(t);
@@ -845,12 +812,12 @@ Test(timer, D9_periodic_manual_stays_signalled_routine_each_period)
 	cr_assert_leq(n, most, "%u calls in %.1f ms", n, end);
 	cr_assert_eq(atomic_load(&ra.tid), self_tid());
 	/* Signalled from the first expiry on, never reset by a period. */
-	cr_assert(poll0(t));
-	cr_assert(poll0(t));
+	cr_assert(t_poll0(t));
+	cr_assert(t_poll0(t));
 	cr_assert_eq(apc_wait(t, 0, false, NULL), APC_WAIT_OBJECT_0);
 	cr_assert_eq(apc_timer_cancel(t), 0);
 	cr_assert_eq(apc_sleep(0, true), 0);
-	cr_assert(poll0(t));
+	cr_assert(t_poll0(t));
 	cr_assert_eq(apc_close(t), 0);
 }
 
@@ -933,7 +900,7 @@ Test(timer, D10_periods_do_not_drift)
 	for (i = 0; i < 5; i++) {
 		late = p2 + p2 / 2.0 + 7.0 * i;
 		cr_assert_eq(apc_sleep((uint32_t)late, false), 0);
-		(void)poll0(t);
+		(void)t_poll0(t);
 		a = t_ms_since(t0);
 		wait_signalled(t);
 		ms = t_ms_since(t0);
@@ -960,7 +927,7 @@ Test(timer, D11_routine_runs_in_setting_thread_alertable_wait)
 	atomic_uint ready = 0;
 	apc_handle other = t_spawn(thread_alertable_300, &ready);
 	apc_handle t = timer_new(false);
-	apc_handle e = event_new(true, false);
+	apc_handle e = t_event_new(true, false);
 	LARGE_INTEGER li;
 	uint64_t t0;
 	double ms;
@@ -1163,10 +1130,10 @@ Test(timer, D14_cancel_keeps_state_and_removes_queued_call)
 		timer_set(t, -1, 0, routine_rec, &ra);
 		wait_signalled(t);
 		cr_assert_eq(apc_timer_cancel(t), 0);
-		cr_assert(poll0(t));
+		cr_assert(t_poll0(t));
 		check_removed(how);
 		cr_assert_eq(runs(&ra), 0, "how %u", how);
-		cr_assert(poll0(t));
+		cr_assert(t_poll0(t));
 	}
 	timer_close(t);
 
@@ -1176,15 +1143,15 @@ Test(timer, D14_cancel_keeps_state_and_removes_queued_call)
 	sleep_until_routine();
 	cr_assert_eq(runs(&ra), 1);
 	cr_assert_eq(apc_timer_cancel(t), 0);
-	cr_assert(poll0(t));
-	cr_assert_not(poll0(t));
+	cr_assert(t_poll0(t));
+	cr_assert_not(t_poll0(t));
 
 	/* Periodic: cancel stops the expiries. */
 	reset_all();
 	timer_set(t, -1, 20, routine_rec, &ra);
 	sleep_until_routine();
 	cr_assert_eq(apc_timer_cancel(t), 0);
-	(void)poll0(t);
+	(void)t_poll0(t);
 	t0 = t_now_ns();
 	cr_assert_eq(apc_wait(t, 100, true, NULL), APC_WAIT_TIMEOUT);
 	cr_assert_geq(t_ms_since(t0), t_floor_ms(100));
@@ -1204,7 +1171,7 @@ Test(timer, D14_cancel_keeps_state_and_removes_queued_call)
 	cr_assert_eq(apc_close(t), 0);
 	t = timer_new(true);
 	cr_assert_eq(apc_timer_cancel(t), 0);
-	cr_assert_not(poll0(t));
+	cr_assert_not(t_poll0(t));
 	cr_assert_eq(apc_close(t), 0);
 
 	h = CreateWaitableTimerA(NULL, TRUE, NULL);
@@ -1224,7 +1191,7 @@ Test(timer, D14_cancel_does_not_release_waiters)
 	start_waiters(&w, 1, t);
 	th = w.thread;
 	cr_assert_eq(apc_timer_cancel(t), 0);
-	cr_assert_eq(one_ended(&th, 1, 150), -1, "the cancel released it");
+	cr_assert_eq(t_one_ended(&th, 1, 150), -1, "the cancel released it");
 	/* Still waiting, on a timer that works. */
 	timer_set(t, -1, 0, NULL, NULL);
 	cr_assert_eq(t_join(th), APC_WAIT_OBJECT_0);
@@ -1313,8 +1280,8 @@ Test(timer, D15_thread_exit_leaves_state_as_it_was)
 	s.routine = true;
 	s.wait = true;
 	cr_assert_eq(t_join(t_spawn(thread_setter, &s)), 0);
-	cr_assert(poll0(s.timer));
-	cr_assert(poll0(s.timer));
+	cr_assert(t_poll0(s.timer));
+	cr_assert(t_poll0(s.timer));
 	sleep_no_routine(20);
 	cr_assert_eq(runs(&ra), 0);
 	timer_close(s.timer);
@@ -1410,7 +1377,7 @@ Test(timer, D17_other_waiter_and_setter_routine_both_notified)
 		cr_assert_neq(atomic_load(&ra.tid), w.tid);
 		cr_assert_eq(t_join(w.thread), APC_WAIT_OBJECT_0);
 		/* The waiter took a synchronization timer's signal. */
-		cr_assert_eq(poll0(t), (bool)manual, "manual %d", manual);
+		cr_assert_eq(t_poll0(t), (bool)manual, "manual %d", manual);
 		timer_close(t);
 	}
 }
@@ -1600,7 +1567,7 @@ Test(timer, D21_far_due_times_do_not_fire)
 		     APC_WAIT_TIMEOUT);
 	cr_assert_geq(t_ms_since(t0), t_floor_ms(100));
 	for (i = 0; i < N; i++) {
-		cr_assert_not(poll0(t[i]), "timer #%u fired", i);
+		cr_assert_not(t_poll0(t[i]), "timer #%u fired", i);
 		timer_close(t[i]);
 	}
 }
@@ -1615,7 +1582,7 @@ static uint32_t thread_return_0(void *arg)
 
 Test(timer, D22_timer_calls_on_other_objects_fail)
 {
-	apc_handle ev = event_new(true, true);
+	apc_handle ev = t_event_new(true, true);
 	apc_handle sem = T_POISON_HANDLE, mtx = T_POISON_HANDLE;
 	apc_handle th = t_spawn(thread_return_0, NULL);
 	apc_handle closed;
@@ -1667,11 +1634,11 @@ Test(timer, D22_timer_calls_on_other_objects_fail)
 	/* Nothing was queued or changed. */
 	sleep_no_routine(20);
 	cr_assert_eq(runs(&ra), 0);
-	cr_assert(poll0(ev));
-	cr_assert(poll0(ev));
+	cr_assert(t_poll0(ev));
+	cr_assert(t_poll0(ev));
 	cr_assert_eq(apc_semaphore_release(sem, 1, &prev), 0);
 	cr_assert_eq(prev, 1);
-	cr_assert(poll0(mtx));
+	cr_assert(t_poll0(mtx));
 	cr_assert_eq(apc_mutex_release(mtx), 0);
 	cr_assert_eq(apc_close(ev), 0);
 	cr_assert_eq(apc_close(sem), 0);

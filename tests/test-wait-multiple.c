@@ -23,55 +23,6 @@ TestSuite(signal_and_wait, .timeout = 120);
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static apc_handle event_new(bool manual, bool initial)
-{
-	apc_handle h = T_POISON_HANDLE;
-
-	cr_assert_eq(apc_event_create(manual, initial, &h), 0);
-	cr_assert_not_null(h);
-	return h;
-}
-
-static apc_handle semaphore_new(int32_t initial, int32_t maximum)
-{
-	apc_handle h = T_POISON_HANDLE;
-
-	cr_assert_eq(apc_semaphore_create(initial, maximum, &h), 0);
-	cr_assert_not_null(h);
-	return h;
-}
-
-static apc_handle mutex_new(bool owned)
-{
-	apc_handle h = T_POISON_HANDLE;
-
-	cr_assert_eq(apc_mutex_create(owned, &h), 0);
-	cr_assert_not_null(h);
-	return h;
-}
-
-/* A 0 ms wait: true if the object was signalled (and is now acquired). */
-static bool poll0(apc_handle h)
-{
-	uint32_t err = T_POISON;
-	uint32_t r = apc_wait(h, 0, false, &err);
-
-	cr_assert(r == APC_WAIT_OBJECT_0 || r == APC_WAIT_TIMEOUT,
-		  "0 ms wait: %#x (error %u)", r, err);
-	cr_assert_eq(err, T_POISON);
-	return r == APC_WAIT_OBJECT_0;
-}
-
-/* Take a semaphore's whole count; returns how many there were. */
-static unsigned int drain(apc_handle s)
-{
-	unsigned int n = 0;
-
-	while (poll0(s))
-		cr_assert_lt(++n, 100000u);
-	return n;
-}
-
 /* Another thread's 0 ms wait on mutex m, released again if it got it:
  * WAIT_OBJECT_0 while nobody owns m, WAIT_TIMEOUT while someone does. */
 static uint32_t thread_probe(void *arg)
@@ -88,16 +39,10 @@ static uint32_t probe_other(apc_handle m)
 	return t_join(t_spawn(thread_probe, m));
 }
 
-/* A thread that acquires mutex m and ends owning it. */
-static uint32_t thread_take_and_end(void *arg)
-{
-	return apc_wait(arg, T_WAIT_MS * t_slack(), false, NULL);
-}
-
 /* Make m abandoned (contract C40). */
 static void abandon(apc_handle m)
 {
-	uint32_t r = t_join(t_spawn(thread_take_and_end, m));
+	uint32_t r = t_join(t_spawn(t_thread_take_and_end, m));
 
 	cr_assert(r == APC_WAIT_OBJECT_0 || r == APC_WAIT_ABANDONED_0,
 		  "abandoning thread: %#x", r);
@@ -149,7 +94,7 @@ Test(wait_multiple, C1_count_is_1_to_64)
 	unsigned int i, all;
 
 	for (i = 0; i < 65; i++) {
-		h[i] = event_new(true, true);
+		h[i] = t_event_new(true, true);
 		wh[i] = h[i];
 	}
 	for (all = 0; all < 2; all++) {
@@ -189,8 +134,8 @@ Test(wait_multiple, C2_sixty_four_objects_any_and_all)
 	unsigned int i;
 
 	for (i = 0; i < 64; i++) {
-		ev[i] = event_new(true, true);
-		s[i] = semaphore_new(1, 1);
+		ev[i] = t_event_new(true, true);
+		s[i] = t_semaphore_new(1, 1);
 	}
 	cr_assert_eq(apc_wait_multiple(64, ev, false, 0, false, NULL),
 		     APC_WAIT_OBJECT_0);
@@ -201,7 +146,7 @@ Test(wait_multiple, C2_sixty_four_objects_any_and_all)
 	cr_assert_eq(apc_wait_multiple(64, s, true, T_WAIT_MS, false, NULL),
 		     APC_WAIT_OBJECT_0);
 	for (i = 0; i < 64; i++)
-		cr_assert_not(poll0(s[i]), "semaphore %u", i);
+		cr_assert_not(t_poll0(s[i]), "semaphore %u", i);
 
 	/* One short: the wait-all times out and takes nothing. */
 	for (i = 0; i < 63; i++)
@@ -214,7 +159,7 @@ Test(wait_multiple, C2_sixty_four_objects_any_and_all)
 	cr_assert_eq(apc_wait_multiple(64, s, true, 0, false, NULL),
 		     APC_WAIT_OBJECT_0);
 	for (i = 0; i < 64; i++)
-		cr_assert_not(poll0(s[i]), "semaphore %u", i);
+		cr_assert_not(t_poll0(s[i]), "semaphore %u", i);
 
 	/* Wait-any over 64: only the last one is signalled. */
 	cr_assert_eq(apc_semaphore_release(s[63], 1, NULL), 0);
@@ -238,7 +183,7 @@ Test(wait_multiple, C3_C4_lowest_signalled_index_and_only_it)
 
 	/* Index 0 manual, the others auto; set from the last to the first. */
 	for (i = 0; i < 64; i++)
-		ev[i] = event_new(i == 0, false);
+		ev[i] = t_event_new(i == 0, false);
 	for (k = 63; k >= 0; k--)
 		cr_assert_eq(apc_event_set(ev[k]), 0);
 
@@ -262,17 +207,17 @@ Test(wait_multiple, C4_wait_any_changes_only_the_object_it_returns)
 	apc_handle h[4];
 	int32_t prev = (int32_t)T_POISON;
 
-	h[0] = semaphore_new(2, 5);
-	h[1] = event_new(false, true);
-	h[2] = semaphore_new(1, 5);
-	h[3] = mutex_new(false);
+	h[0] = t_semaphore_new(2, 5);
+	h[1] = t_event_new(false, true);
+	h[2] = t_semaphore_new(1, 5);
+	h[3] = t_mutex_new(false);
 
 	cr_assert_eq(apc_wait_multiple(4, h, false, 0, false, NULL),
 		     APC_WAIT_OBJECT_0);
 	/* Only h[0] lost a count. */
 	cr_assert_eq(apc_semaphore_release(h[0], 1, &prev), 0);
 	cr_assert_eq(prev, 1);
-	cr_assert_eq(drain(h[0]), 2);
+	cr_assert_eq(t_drain(h[0]), 2);
 	cr_assert_eq(apc_wait_multiple(4, h, false, 0, false, NULL),
 		     APC_WAIT_OBJECT_0 + 1);
 	cr_assert_eq(apc_wait_multiple(4, h, false, 0, false, NULL),
@@ -287,8 +232,8 @@ Test(wait_multiple, C4_wait_any_changes_only_the_object_it_returns)
 	cr_assert_eq(apc_mutex_release(h[3]), 0);
 	cr_assert_eq(apc_mutex_release(h[3]), 0);
 	cr_assert_eq(apc_mutex_release(h[3]), APC_ERROR_NOT_OWNER);
-	cr_assert_eq(drain(h[2]), 0);
-	cr_assert_not(poll0(h[1]));
+	cr_assert_eq(t_drain(h[2]), 0);
+	cr_assert_not(t_poll0(h[1]));
 	cr_assert_eq(apc_close(h[0]), 0);
 	cr_assert_eq(apc_close(h[1]), 0);
 	cr_assert_eq(apc_close(h[2]), 0);
@@ -299,10 +244,10 @@ Test(wait_multiple, C4_wait_any_changes_only_the_object_it_returns)
 
 Test(wait_multiple, C5_wait_all_acquires_every_object)
 {
-	apc_handle s = semaphore_new(2, 5);
-	apc_handle m = mutex_new(false);
-	apc_handle me = event_new(true, true);
-	apc_handle ae = event_new(false, true);
+	apc_handle s = t_semaphore_new(2, 5);
+	apc_handle m = t_mutex_new(false);
+	apc_handle me = t_event_new(true, true);
+	apc_handle ae = t_event_new(false, true);
 	apc_handle h[4];
 	uint32_t err = T_POISON;
 
@@ -313,12 +258,12 @@ Test(wait_multiple, C5_wait_all_acquires_every_object)
 	cr_assert_eq(apc_wait_multiple(4, h, true, 0, false, &err),
 		     APC_WAIT_OBJECT_0);
 	cr_assert_eq(err, T_POISON);
-	cr_assert_eq(drain(s), 1);		     /* one count taken */
+	cr_assert_eq(t_drain(s), 1);		     /* one count taken */
 	cr_assert_eq(probe_other(m), APC_WAIT_TIMEOUT); /* owned */
 	cr_assert_eq(apc_mutex_release(m), 0);
 	cr_assert_eq(apc_mutex_release(m), APC_ERROR_NOT_OWNER);
-	cr_assert(poll0(me)); /* manual: untouched */
-	cr_assert_not(poll0(ae)); /* auto: reset */
+	cr_assert(t_poll0(me)); /* manual: untouched */
+	cr_assert_not(t_poll0(ae)); /* auto: reset */
 	cr_assert_eq(apc_close(s), 0);
 	cr_assert_eq(apc_close(m), 0);
 	cr_assert_eq(apc_close(me), 0);
@@ -373,9 +318,9 @@ static apc_handle start_multi_waiter(struct multi_waiter *w, bool *known)
 
 Test(wait_multiple, C6_C17_wait_all_holds_nothing_until_complete)
 {
-	apc_handle s = semaphore_new(0, 5);
-	apc_handle m = mutex_new(true);
-	apc_handle u = event_new(false, false);
+	apc_handle s = t_semaphore_new(0, 5);
+	apc_handle m = t_mutex_new(true);
+	apc_handle u = t_event_new(false, false);
 	struct multi_waiter w = { .count = 2, .all = true };
 	struct multi_waiter any = { .count = 2, .all = false };
 	apc_handle th, tany;
@@ -400,7 +345,7 @@ Test(wait_multiple, C6_C17_wait_all_holds_nothing_until_complete)
 	atomic_init(&any.gate, T_GATE_OPEN);
 	tany = start_multi_waiter(&any, &known);
 	cr_assert_eq(t_join(tany), APC_WAIT_OBJECT_0 + 1);
-	cr_assert_not(poll0(s));
+	cr_assert_not(t_poll0(s));
 
 	/* The mutex alone: still not complete, and not held either. */
 	cr_assert_eq(apc_mutex_release(m), 0);
@@ -414,7 +359,7 @@ Test(wait_multiple, C6_C17_wait_all_holds_nothing_until_complete)
 	cr_assert_eq(apc_semaphore_release(s, 1, &prev), 0);
 	cr_assert(t_spin_until(&w.result, 1, T_WAIT_MS));
 	cr_assert_eq(atomic_load(&w.result), APC_WAIT_OBJECT_0 + 1);
-	cr_assert_not(poll0(s));
+	cr_assert_not(t_poll0(s));
 	cr_assert_eq(probe_other(m), APC_WAIT_TIMEOUT);
 	atomic_fetch_or(&w.gate, T_GATE_OPEN);
 	cr_assert_eq(t_join(th), APC_WAIT_OBJECT_0);
@@ -428,10 +373,10 @@ Test(wait_multiple, C6_C17_wait_all_holds_nothing_until_complete)
 
 Test(wait_multiple, C7_wait_all_with_abandoned_mutex_returns_exactly_0x80)
 {
-	apc_handle ae = event_new(false, true);
-	apc_handle s = semaphore_new(1, 5);
-	apc_handle me = event_new(true, true);
-	apc_handle m1 = mutex_new(false), m2 = mutex_new(false);
+	apc_handle ae = t_event_new(false, true);
+	apc_handle s = t_semaphore_new(1, 5);
+	apc_handle me = t_event_new(true, true);
+	apc_handle m1 = t_mutex_new(false), m2 = t_mutex_new(false);
 	apc_handle h[3];
 
 	abandon(m1);
@@ -443,7 +388,7 @@ Test(wait_multiple, C7_wait_all_with_abandoned_mutex_returns_exactly_0x80)
 	cr_assert_eq(probe_other(m1), APC_WAIT_TIMEOUT);
 	cr_assert_eq(apc_mutex_release(m1), 0);
 	cr_assert_eq(apc_mutex_release(m1), APC_ERROR_NOT_OWNER);
-	cr_assert_not(poll0(ae));
+	cr_assert_not(t_poll0(ae));
 
 	/* The abandoned mutex last of three: still 0x80, not 0x82. */
 	abandon(m1);
@@ -452,8 +397,8 @@ Test(wait_multiple, C7_wait_all_with_abandoned_mutex_returns_exactly_0x80)
 	h[2] = m1;
 	cr_assert_eq(apc_wait_multiple(3, h, true, T_WAIT_MS, true, NULL),
 		     APC_WAIT_ABANDONED_0);
-	cr_assert_eq(drain(s), 0);
-	cr_assert(poll0(me));
+	cr_assert_eq(t_drain(s), 0);
+	cr_assert(t_poll0(me));
 	cr_assert_eq(apc_mutex_release(m1), 0);
 
 	/* Two abandoned: one 0x80, both owned, then reported no more. */
@@ -487,9 +432,9 @@ Test(wait_multiple, C8_wait_any_reports_the_abandoned_index)
 {
 	apc_handle h[3];
 
-	h[0] = event_new(false, false);
-	h[1] = semaphore_new(0, 1);
-	h[2] = mutex_new(false);
+	h[0] = t_event_new(false, false);
+	h[1] = t_semaphore_new(0, 1);
+	h[2] = t_mutex_new(false);
 	abandon(h[2]);
 	cr_assert_eq(apc_wait_multiple(3, h, false, 0, false, NULL),
 		     APC_WAIT_ABANDONED_0 + 2);
@@ -530,8 +475,8 @@ Test(wait_multiple, C8_wait_any_reports_the_abandoned_index)
 
 Test(wait_multiple, C9_same_object_twice_in_wait_all_fails)
 {
-	apc_handle me = event_new(true, true);
-	apc_handle s = semaphore_new(2, 5);
+	apc_handle me = t_event_new(true, true);
+	apc_handle s = t_semaphore_new(2, 5);
 	apc_handle d = T_POISON_HANDLE;
 	apc_handle h[3];
 	uint32_t err = T_POISON, r;
@@ -562,9 +507,9 @@ Test(wait_multiple, C9_same_object_twice_in_wait_all_fails)
 	T_WINE_DEVIATION(C9_WINE, cr_expect_eq(r, APC_WAIT_FAILED));
 	T_WINE_DEVIATION(C9_WINE,
 			 cr_expect_eq(err, APC_ERROR_INVALID_PARAMETER));
-	left = drain(s);
+	left = t_drain(s);
 	T_WINE_DEVIATION(C9_WINE, cr_expect_eq(left, 2));
-	cr_assert(poll0(me));
+	cr_assert(t_poll0(me));
 	cr_assert_eq(apc_close(d), 0);
 	cr_assert_eq(apc_close(me), 0);
 	cr_assert_eq(apc_close(s), 0);
@@ -587,8 +532,8 @@ static uint32_t thread_wait_any_twice(void *arg)
 
 Test(wait_multiple, C9_same_object_twice_in_wait_any_is_accepted)
 {
-	apc_handle s = semaphore_new(2, 5);
-	apc_handle u = event_new(false, false);
+	apc_handle s = t_semaphore_new(2, 5);
+	apc_handle u = t_event_new(false, false);
 	apc_handle d = T_POISON_HANDLE;
 	apc_handle h[3];
 	apc_handle th;
@@ -597,7 +542,7 @@ Test(wait_multiple, C9_same_object_twice_in_wait_any_is_accepted)
 	h[1] = s;
 	cr_assert_eq(apc_wait_multiple(2, h, false, 0, false, NULL),
 		     APC_WAIT_OBJECT_0);
-	cr_assert_eq(drain(s), 1);
+	cr_assert_eq(t_drain(s), 1);
 
 	cr_assert_eq(apc_semaphore_release(s, 1, NULL), 0);
 	cr_assert_eq(apc_handle_duplicate(s, 0, &d), 0);
@@ -606,13 +551,13 @@ Test(wait_multiple, C9_same_object_twice_in_wait_any_is_accepted)
 	h[2] = s;
 	cr_assert_eq(apc_wait_multiple(3, h, false, 0, false, NULL),
 		     APC_WAIT_OBJECT_0 + 1);
-	cr_assert_eq(drain(s), 0);
+	cr_assert_eq(t_drain(s), 0);
 
 	/* A sleeping waiter with the object twice is woken, and takes one. */
 	th = t_spawn(thread_wait_any_twice, s);
 	cr_assert_eq(apc_semaphore_release(s, 2, NULL), 0);
 	cr_assert_eq(t_join(th), APC_WAIT_OBJECT_0);
-	cr_assert_eq(drain(s), 1);
+	cr_assert_eq(t_drain(s), 1);
 	cr_assert_eq(apc_close(d), 0);
 	cr_assert_eq(apc_close(s), 0);
 	cr_assert_eq(apc_close(u), 0);
@@ -623,16 +568,16 @@ Test(wait_multiple, C9_same_object_twice_in_wait_any_is_accepted)
 
 Test(wait_multiple, C10_invalid_handle_fails_and_changes_nothing)
 {
-	apc_handle s = semaphore_new(1, 5);
-	apc_handle ae = event_new(false, true);
-	apc_handle m = mutex_new(false);
+	apc_handle s = t_semaphore_new(1, 5);
+	apc_handle ae = t_event_new(false, true);
+	apc_handle m = t_mutex_new(false);
 	apc_handle closed;
 	apc_handle bad[4];
 	HANDLE wh[2];
 	uint32_t err = T_POISON, r;
 	unsigned int i, all, first;
 
-	closed = event_new(true, true);
+	closed = t_event_new(true, true);
 	cr_assert_eq(apc_close(closed), 0);
 	bad[0] = (apc_handle)(uintptr_t)0xdeadbee0u;
 	bad[1] = NULL;
@@ -660,8 +605,8 @@ Test(wait_multiple, C10_invalid_handle_fails_and_changes_nothing)
 	}
 	/* Nothing was taken. */
 	cr_assert_eq(probe_other(m), APC_WAIT_OBJECT_0);
-	cr_assert(poll0(ae));
-	cr_assert_eq(drain(s), 1);
+	cr_assert(t_poll0(ae));
+	cr_assert_eq(t_drain(s), 1);
 
 	/* The Win32 name sets the last error. */
 	cr_assert_eq(apc_semaphore_release(s, 1, NULL), 0);
@@ -670,7 +615,7 @@ Test(wait_multiple, C10_invalid_handle_fails_and_changes_nothing)
 	SetLastError(0);
 	cr_assert_eq(WaitForMultipleObjects(2, wh, FALSE, 0), WAIT_FAILED);
 	cr_assert_eq(GetLastError(), ERROR_INVALID_HANDLE);
-	cr_assert_eq(drain(s), 1);
+	cr_assert_eq(t_drain(s), 1);
 	cr_assert_eq(apc_close(s), 0);
 	cr_assert_eq(apc_close(ae), 0);
 	cr_assert_eq(apc_close(m), 0);
@@ -678,9 +623,9 @@ Test(wait_multiple, C10_invalid_handle_fails_and_changes_nothing)
 
 Test(wait_multiple, C11_low_two_handle_bits_are_ignored)
 {
-	apc_handle me = event_new(true, true);
-	apc_handle ae = event_new(false, false);
-	apc_handle s = semaphore_new(1, 5);
+	apc_handle me = t_event_new(true, true);
+	apc_handle ae = t_event_new(false, false);
+	apc_handle s = t_semaphore_new(1, 5);
 	uint32_t err = T_POISON;
 	uintptr_t bits;
 	int32_t prev = (int32_t)T_POISON;
@@ -700,13 +645,13 @@ Test(wait_multiple, C11_low_two_handle_bits_are_ignored)
 			     (uintmax_t)bits);
 		cr_assert_eq(apc_event_set(mod_ae), 0, "bits %ju",
 			     (uintmax_t)bits);
-		cr_assert(poll0(ae));
+		cr_assert(t_poll0(ae));
 	}
 	cr_assert_eq(apc_semaphore_release(
 			     (apc_handle)((uintptr_t)s | 2), 1, &prev),
 		     0);
 	cr_assert_eq(prev, 1);
-	cr_assert_eq(drain(s), 2);
+	cr_assert_eq(t_drain(s), 2);
 	cr_assert_eq(err, T_POISON);
 	cr_assert_eq(apc_close(me), 0);
 	cr_assert_eq(apc_close(ae), 0);
@@ -719,7 +664,7 @@ Test(wait_multiple, C11_low_two_handle_bits_are_ignored)
 
 Test(wait_multiple, C12_pseudo_handles)
 {
-	apc_handle me = event_new(true, true);
+	apc_handle me = t_event_new(true, true);
 	apc_handle pseudo[2] = { APC_CURRENT_THREAD, APC_CURRENT_PROCESS };
 	uint32_t err = T_POISON, r;
 	unsigned int i, all;
@@ -769,11 +714,11 @@ Test(wait_multiple, C12_pseudo_handles)
 
 Test(wait_multiple, C14_timeout_takes_nothing)
 {
-	apc_handle s = semaphore_new(1, 5);
-	apc_handle m = mutex_new(false);
-	apc_handle ae = event_new(false, true);
-	apc_handle u = event_new(false, false);
-	apc_handle u2 = event_new(true, false);
+	apc_handle s = t_semaphore_new(1, 5);
+	apc_handle m = t_mutex_new(false);
+	apc_handle ae = t_event_new(false, true);
+	apc_handle u = t_event_new(false, false);
+	apc_handle u2 = t_event_new(true, false);
 	apc_handle h[4];
 	uint32_t err = T_POISON;
 	uint64_t t0;
@@ -793,8 +738,8 @@ Test(wait_multiple, C14_timeout_takes_nothing)
 	ms = t_ms_since(t0);
 	cr_assert_geq(ms, t_floor_ms(20), "waited %.3f ms", ms);
 	cr_assert_eq(probe_other(m), APC_WAIT_OBJECT_0);
-	cr_assert(poll0(ae));
-	cr_assert_eq(drain(s), 1);
+	cr_assert(t_poll0(ae));
+	cr_assert_eq(t_drain(s), 1);
 
 	h[0] = u;
 	h[1] = u2;
@@ -850,8 +795,8 @@ Test(wait_multiple, C15_closing_the_only_handle_under_a_waiter)
 		apc_handle th;
 		uint32_t code;
 
-		w.objs[0] = event_new(false, false);
-		w.objs[1] = semaphore_new(0, 1);
+		w.objs[0] = t_event_new(false, false);
+		w.objs[1] = t_semaphore_new(0, 1);
 		if (kind == 2)
 			cr_assert_eq(apc_handle_duplicate(w.objs[1], 0, &dup),
 				     0);
@@ -868,7 +813,7 @@ Test(wait_multiple, C15_closing_the_only_handle_under_a_waiter)
 			/* Still the same object for the waiter. */
 			cr_assert_eq(apc_semaphore_release(dup, 1, NULL), 0);
 			cr_assert_eq(t_join(th), APC_WAIT_OBJECT_0 + 1);
-			cr_assert_not(poll0(dup));
+			cr_assert_not(t_poll0(dup));
 			cr_assert_eq(apc_close(dup), 0);
 			continue;
 		}
@@ -926,9 +871,9 @@ Test(wait_multiple, C16_waiters_are_woken_in_the_order_they_came)
 	for (kind = 0; kind < 3; kind++) {
 		struct fifo_waiter w[N];
 		apc_handle th[N];
-		apc_handle obj = kind == 0   ? semaphore_new(0, 1)
-				 : kind == 1 ? event_new(false, false)
-					     : mutex_new(true);
+		apc_handle obj = kind == 0   ? t_semaphore_new(0, 1)
+				 : kind == 1 ? t_event_new(false, false)
+					     : t_mutex_new(true);
 
 		t_reset();
 		for (i = 0; i < N; i++) {
@@ -977,9 +922,9 @@ Test(wait_multiple, C19_object_types_mix_in_one_wait)
 {
 	atomic_uint gate = 0;
 	apc_handle th = t_spawn_gated(&gate, NULL);
-	apc_handle s = semaphore_new(0, 5);
-	apc_handle e = event_new(false, false);
-	apc_handle m = mutex_new(false);
+	apc_handle s = t_semaphore_new(0, 5);
+	apc_handle e = t_event_new(false, false);
+	apc_handle m = t_mutex_new(false);
 	struct owner o;
 	apc_handle oth = start_owner(&o, m);
 	apc_handle h[4];
@@ -1017,8 +962,8 @@ Test(wait_multiple, C19_object_types_mix_in_one_wait)
 	cr_assert_eq(apc_event_set(e), 0);
 	cr_assert_eq(apc_wait_multiple(4, h, true, 0, false, NULL),
 		     APC_WAIT_OBJECT_0);
-	cr_assert_eq(drain(s), 0);
-	cr_assert_not(poll0(e));
+	cr_assert_eq(t_drain(s), 0);
+	cr_assert_not(t_poll0(e));
 	cr_assert_eq(probe_other(m), APC_WAIT_TIMEOUT);
 	cr_assert_eq(apc_mutex_release(m), 0);
 	cr_assert_eq(t_join(th), 0);
@@ -1187,8 +1132,8 @@ Test(wait_multiple, C5_C6_wait_all_is_atomic_for_pollers)
 	unsigned int r, i, by_waiter = 0;
 
 	at.rounds = rounds;
-	at.a = event_new(false, false);
-	at.b = semaphore_new(0, 1);
+	at.a = t_event_new(false, false);
+	at.b = t_semaphore_new(0, 1);
 	at.waiter = t_spawn(thread_at_waiter, NULL);
 	for (i = 0; i < AT_POLLERS; i++)
 		poller[i] = t_spawn(thread_at_poller, (void *)(uintptr_t)i);
@@ -1247,8 +1192,8 @@ Test(wait_multiple, C5_C6_wait_all_is_atomic_for_pollers)
 				     "round %u: the waiter and the pollers "
 				     "took A %u, B %u",
 				     r, ta, tb);
-			cr_assert_not(poll0(at.a), "round %u", r);
-			cr_assert_not(poll0(at.b), "round %u", r);
+			cr_assert_not(t_poll0(at.a), "round %u", r);
+			cr_assert_not(t_poll0(at.b), "round %u", r);
 		} else {
 			/* Ended by the APC: it took nothing (B9), so what no
 			 * poller took is still there.  And it was not left
@@ -1259,8 +1204,8 @@ Test(wait_multiple, C5_C6_wait_all_is_atomic_for_pollers)
 				     r, res, ta, tb);
 			cr_assert_geq(ta + tb, 1,
 				      "round %u: the waiter missed both", r);
-			cr_assert_eq(poll0(at.a), ta == 0, "round %u", r);
-			cr_assert_eq(poll0(at.b), tb == 0, "round %u", r);
+			cr_assert_eq(t_poll0(at.a), ta == 0, "round %u", r);
+			cr_assert_eq(t_poll0(at.b), tb == 0, "round %u", r);
 		}
 	}
 	cr_assert_eq(t_join(at.waiter), 0);
@@ -1439,9 +1384,9 @@ Test(wait_multiple, C18_eight_threads_ten_thousand_operations)
 	uint64_t t0 = t_now_ns();
 	unsigned int t, i;
 
-	st.m = mutex_new(false);
-	st.e = event_new(false, true);
-	st.s = semaphore_new(ST_SLOTS, ST_SLOTS);
+	st.m = t_mutex_new(false);
+	st.e = t_event_new(false, true);
+	st.s = t_semaphore_new(ST_SLOTS, ST_SLOTS);
 	for (t = 0; t < ST_THREADS; t++)
 		for (i = 0; i < ST_OPS; i++)
 			kinds[(i + t) % 6]++;
@@ -1472,9 +1417,9 @@ Test(wait_multiple, C18_eight_threads_ten_thousand_operations)
 	cr_assert_eq(apc_wait(st.m, 0, false, NULL), APC_WAIT_OBJECT_0);
 	cr_assert_eq(apc_mutex_release(st.m), 0);
 	cr_assert_eq(apc_mutex_release(st.m), APC_ERROR_NOT_OWNER);
-	cr_assert(poll0(st.e));
-	cr_assert_not(poll0(st.e));
-	cr_assert_eq(drain(st.s), ST_SLOTS);
+	cr_assert(t_poll0(st.e));
+	cr_assert_not(t_poll0(st.e));
+	cr_assert_eq(t_drain(st.s), ST_SLOTS);
 	cr_assert_eq(apc_close(st.m), 0);
 	cr_assert_eq(apc_close(st.e), 0);
 	cr_assert_eq(apc_close(st.s), 0);
@@ -1490,9 +1435,9 @@ static void apc_release(uintptr_t data)
 
 Test(wait_multiple, B9_apc_ended_wait_all_acquires_nothing)
 {
-	apc_handle s = semaphore_new(0, 5);
-	apc_handle me = event_new(true, true);
-	apc_handle ae = event_new(false, true);
+	apc_handle s = t_semaphore_new(0, 5);
+	apc_handle me = t_event_new(true, true);
+	apc_handle ae = t_event_new(false, true);
 	apc_handle h[3];
 
 	t_reset();
@@ -1504,7 +1449,7 @@ Test(wait_multiple, B9_apc_ended_wait_all_acquires_nothing)
 	/* The APC's count is still there for the next wait. */
 	cr_assert_eq(apc_wait_multiple(1, &s, true, 200, false, NULL),
 		     APC_WAIT_OBJECT_0);
-	cr_assert_eq(drain(s), 0);
+	cr_assert_eq(t_drain(s), 0);
 
 	/* With other objects, signalled all along: none of them taken. */
 	h[0] = me;
@@ -1515,9 +1460,9 @@ Test(wait_multiple, B9_apc_ended_wait_all_acquires_nothing)
 	cr_assert_eq(apc_wait_multiple(3, h, true, T_WAIT_MS, true, NULL),
 		     APC_WAIT_IO_COMPLETION);
 	cr_assert_eq(t_log_len(), 2);
-	cr_assert(poll0(me));
-	cr_assert(poll0(ae));
-	cr_assert_eq(drain(s), 1);
+	cr_assert(t_poll0(me));
+	cr_assert(t_poll0(ae));
+	cr_assert_eq(t_drain(s), 1);
 	cr_assert_eq(apc_close(s), 0);
 	cr_assert_eq(apc_close(me), 0);
 	cr_assert_eq(apc_close(ae), 0);
@@ -1547,8 +1492,8 @@ Test(wait_multiple, B9_apc_queued_to_a_wait_all_waiter)
 	apc_handle th;
 
 	t_reset();
-	w.objs[0] = semaphore_new(0, 5);
-	w.objs[1] = event_new(false, true);
+	w.objs[0] = t_semaphore_new(0, 5);
+	w.objs[1] = t_event_new(false, true);
 	th = t_spawn_flags(thread_b9_waiter, &w, 0, &tid);
 	cr_assert(t_spin_until(&w.ready, 1, T_WAIT_MS));
 	(void)t_wait_blocked(tid);
@@ -1556,17 +1501,17 @@ Test(wait_multiple, B9_apc_queued_to_a_wait_all_waiter)
 	cr_assert_eq(t_join(th), 0);
 	cr_assert_eq(atomic_load(&w.result), APC_WAIT_IO_COMPLETION);
 	t_assert_log_seq(1, 1, tid);
-	cr_assert_eq(drain(w.objs[0]), 1);
-	cr_assert(poll0(w.objs[1]));
+	cr_assert_eq(t_drain(w.objs[0]), 1);
+	cr_assert(t_poll0(w.objs[1]));
 	cr_assert_eq(apc_close(w.objs[0]), 0);
 	cr_assert_eq(apc_close(w.objs[1]), 0);
 }
 
 Test(wait_multiple, B10_complete_wait_all_wins_over_pending_apc)
 {
-	apc_handle me = event_new(true, true);
-	apc_handle s = semaphore_new(1, 5);
-	apc_handle u = event_new(false, false);
+	apc_handle me = t_event_new(true, true);
+	apc_handle s = t_semaphore_new(1, 5);
+	apc_handle u = t_event_new(false, false);
 	apc_handle h[2];
 
 	t_reset();
@@ -1576,13 +1521,13 @@ Test(wait_multiple, B10_complete_wait_all_wins_over_pending_apc)
 	cr_assert_eq(apc_wait_multiple(2, h, true, 0, true, NULL),
 		     APC_WAIT_OBJECT_0);
 	cr_assert_eq(atomic_load(&t_apc_runs), 0);
-	cr_assert_eq(drain(s), 0);
+	cr_assert_eq(t_drain(s), 0);
 	/* Incomplete: the APC runs. */
 	h[1] = u;
 	cr_assert_eq(apc_wait_multiple(2, h, true, T_WAIT_MS, true, NULL),
 		     APC_WAIT_IO_COMPLETION);
 	cr_assert_eq(atomic_load(&t_apc_runs), 1);
-	cr_assert(poll0(me));
+	cr_assert(t_poll0(me));
 	cr_assert_eq(apc_close(me), 0);
 	cr_assert_eq(apc_close(s), 0);
 	cr_assert_eq(apc_close(u), 0);
@@ -1592,14 +1537,14 @@ Test(wait_multiple, B10_complete_wait_all_wins_over_pending_apc)
 
 Test(signal_and_wait, C48_signals_then_waits)
 {
-	apc_handle e0 = event_new(false, false);
-	apc_handle e1 = event_new(true, true);
-	apc_handle s = semaphore_new(0, 5);
-	apc_handle s2 = semaphore_new(1, 5);
-	apc_handle u = event_new(false, false);
-	apc_handle m = mutex_new(true);
-	apc_handle m2 = mutex_new(false);
-	apc_handle ab = mutex_new(false);
+	apc_handle e0 = t_event_new(false, false);
+	apc_handle e1 = t_event_new(true, true);
+	apc_handle s = t_semaphore_new(0, 5);
+	apc_handle s2 = t_semaphore_new(1, 5);
+	apc_handle u = t_event_new(false, false);
+	apc_handle m = t_mutex_new(true);
+	apc_handle m2 = t_mutex_new(false);
+	apc_handle ab = t_mutex_new(false);
 	uint32_t err = T_POISON;
 	int32_t prev = (int32_t)T_POISON;
 	uint64_t t0;
@@ -1608,14 +1553,14 @@ Test(signal_and_wait, C48_signals_then_waits)
 	/* Event: set. */
 	cr_assert_eq(apc_signal_and_wait(e0, e1, 0, false, &err),
 		     APC_WAIT_OBJECT_0);
-	cr_assert(poll0(e0));
-	cr_assert(poll0(e1));
+	cr_assert(t_poll0(e0));
+	cr_assert(t_poll0(e1));
 	/* Semaphore: release 1. */
 	cr_assert_eq(apc_signal_and_wait(s, e1, T_WAIT_MS, false, &err),
 		     APC_WAIT_OBJECT_0);
 	cr_assert_eq(apc_semaphore_release(s, 1, &prev), 0);
 	cr_assert_eq(prev, 1);
-	cr_assert_eq(drain(s), 2);
+	cr_assert_eq(t_drain(s), 2);
 	/* Mutex: release once (count 2 -> 1). */
 	cr_assert_eq(apc_wait(m, 0, false, NULL), APC_WAIT_OBJECT_0);
 	cr_assert_eq(apc_signal_and_wait(m, e1, 0, true, &err),
@@ -1628,35 +1573,35 @@ Test(signal_and_wait, C48_signals_then_waits)
 	/* The wait is apc_wait's: it acquires what it waits on. */
 	cr_assert_eq(apc_signal_and_wait(e0, s2, 0, false, &err),
 		     APC_WAIT_OBJECT_0);
-	cr_assert_eq(drain(s2), 0);
-	cr_assert(poll0(e0));
+	cr_assert_eq(t_drain(s2), 0);
+	cr_assert(t_poll0(e0));
 	cr_assert_eq(apc_signal_and_wait(e0, m2, 0, false, &err),
 		     APC_WAIT_OBJECT_0);
 	cr_assert_eq(probe_other(m2), APC_WAIT_TIMEOUT);
 	cr_assert_eq(apc_mutex_release(m2), 0);
-	cr_assert(poll0(e0));
+	cr_assert(t_poll0(e0));
 	abandon(ab);
 	cr_assert_eq(apc_signal_and_wait(e0, ab, 0, false, &err),
 		     APC_WAIT_ABANDONED_0);
 	cr_assert_eq(apc_mutex_release(ab), 0);
-	cr_assert(poll0(e0));
+	cr_assert(t_poll0(e0));
 	/* And times out like it, the signal done all the same. */
 	t0 = t_now_ns();
 	cr_assert_eq(apc_signal_and_wait(e0, u, 20, false, &err),
 		     APC_WAIT_TIMEOUT);
 	ms = t_ms_since(t0);
 	cr_assert_geq(ms, t_floor_ms(20), "waited %.3f ms", ms);
-	cr_assert(poll0(e0));
+	cr_assert(t_poll0(e0));
 	/* The thread pseudo-handle as the wait: never signalled (C12). */
 	cr_assert_eq(apc_signal_and_wait(e0, APC_CURRENT_THREAD, 10, false,
 					 &err),
 		     APC_WAIT_TIMEOUT);
-	cr_assert(poll0(e0));
+	cr_assert(t_poll0(e0));
 	cr_assert_eq(err, T_POISON);
 
 	/* The Win32 name. */
 	cr_assert_eq(SignalObjectAndWait(e0, e1, 0, FALSE), WAIT_OBJECT_0);
-	cr_assert(poll0(e0));
+	cr_assert(t_poll0(e0));
 
 	cr_assert_eq(apc_close(e0), 0);
 	cr_assert_eq(apc_close(e1), 0);
@@ -1710,8 +1655,8 @@ Test(signal_and_wait, C48_C18_ping_pong_ten_thousand_round_trips)
 		uint32_t ms = T_WAIT_MS * t_slack();
 		apc_handle th;
 
-		pp.ping = kind ? semaphore_new(0, 1) : event_new(false, false);
-		pp.pong = kind ? semaphore_new(0, 1) : event_new(false, false);
+		pp.ping = kind ? t_semaphore_new(0, 1) : t_event_new(false, false);
+		pp.pong = kind ? t_semaphore_new(0, 1) : t_event_new(false, false);
 		atomic_store(&pp.partner_rounds, 0);
 		th = t_spawn(thread_pong, kind ? &pp : NULL);
 		for (i = 0; i < PP_ROUNDS; i++) {
@@ -1723,8 +1668,8 @@ Test(signal_and_wait, C48_C18_ping_pong_ten_thousand_round_trips)
 			cr_assert_eq(atomic_load(&pp.partner_rounds), i + 1);
 		}
 		cr_assert_eq(t_join(th), 0);
-		cr_assert_not(poll0(pp.ping));
-		cr_assert_not(poll0(pp.pong));
+		cr_assert_not(t_poll0(pp.ping));
+		cr_assert_not(t_poll0(pp.pong));
 		cr_assert_eq(apc_close(pp.ping), 0);
 		cr_assert_eq(apc_close(pp.pong), 0);
 	}
@@ -1732,9 +1677,9 @@ Test(signal_and_wait, C48_C18_ping_pong_ten_thousand_round_trips)
 
 Test(signal_and_wait, C49_signal_and_wait_on_the_same_object)
 {
-	apc_handle e = event_new(false, false);
-	apc_handle s = semaphore_new(0, 1);
-	apc_handle m = mutex_new(true);
+	apc_handle e = t_event_new(false, false);
+	apc_handle s = t_semaphore_new(0, 1);
+	apc_handle m = t_mutex_new(true);
 	unsigned int i;
 
 	for (i = 0; i < 10000; i++) {
@@ -1743,7 +1688,7 @@ Test(signal_and_wait, C49_signal_and_wait_on_the_same_object)
 
 		cr_assert_eq(r, APC_WAIT_OBJECT_0, "#%u: %#x", i, r);
 	}
-	cr_assert_not(poll0(e));
+	cr_assert_not(t_poll0(e));
 
 	/* Semaphore: the release is taken back; mutex: released and
 	 * re-acquired, still count 1. */
@@ -1753,7 +1698,7 @@ Test(signal_and_wait, C49_signal_and_wait_on_the_same_object)
 		cr_assert_eq(apc_signal_and_wait(m, m, 0, false, NULL),
 			     APC_WAIT_OBJECT_0);
 	}
-	cr_assert_eq(drain(s), 0);
+	cr_assert_eq(t_drain(s), 0);
 	cr_assert_eq(probe_other(m), APC_WAIT_TIMEOUT);
 	cr_assert_eq(apc_mutex_release(m), 0);
 	cr_assert_eq(apc_mutex_release(m), APC_ERROR_NOT_OWNER);
@@ -1770,11 +1715,11 @@ static uint32_t thread_return_0(void *arg)
 
 Test(signal_and_wait, C50_failed_signal_means_no_wait)
 {
-	apc_handle full = semaphore_new(1, 1);
-	apc_handle w = semaphore_new(1, 5);
-	apc_handle u = event_new(false, false);
-	apc_handle free_m = mutex_new(false);
-	apc_handle other_m = mutex_new(false);
+	apc_handle full = t_semaphore_new(1, 1);
+	apc_handle w = t_semaphore_new(1, 5);
+	apc_handle u = t_event_new(false, false);
+	apc_handle free_m = t_mutex_new(false);
+	apc_handle other_m = t_mutex_new(false);
 	apc_handle th = t_spawn(thread_return_0, NULL);
 	struct owner o;
 	apc_handle oth = start_owner(&o, other_m);
@@ -1788,7 +1733,7 @@ Test(signal_and_wait, C50_failed_signal_means_no_wait)
 	} bad[7];
 
 	cr_assert_eq(t_wait_exit(th), 0);
-	closed = event_new(false, false);
+	closed = t_event_new(false, false);
 	cr_assert_eq(apc_close(closed), 0);
 	bad[0].h = full;
 	bad[0].error = APC_ERROR_TOO_MANY_POSTS;
@@ -1818,8 +1763,8 @@ Test(signal_and_wait, C50_failed_signal_means_no_wait)
 		cr_assert_lt(t_ms_since(t0), 2500.0 * t_slack(),
 			     "signal #%u failed after a wait", i);
 	}
-	cr_assert_eq(drain(w), 1);
-	cr_assert_not(poll0(u));
+	cr_assert_eq(t_drain(w), 1);
+	cr_assert_not(t_poll0(u));
 	/* Nothing was signalled either. */
 	cr_assert_eq(apc_semaphore_release(full, 1, NULL),
 		     APC_ERROR_TOO_MANY_POSTS);
@@ -1845,8 +1790,8 @@ Test(signal_and_wait, C50_failed_signal_means_no_wait)
 
 Test(signal_and_wait, C50_invalid_wait_handle)
 {
-	apc_handle e = event_new(false, false);
-	apc_handle closed = event_new(false, false);
+	apc_handle e = t_event_new(false, false);
+	apc_handle closed = t_event_new(false, false);
 	uint32_t err = T_POISON, r;
 
 	cr_assert_eq(apc_close(closed), 0);
@@ -1860,38 +1805,38 @@ Test(signal_and_wait, C50_invalid_wait_handle)
 	/* apcrt resolves the wait handle before it signals: a bad one
 	 * costs no signal (Windows references both handles first, too,
 	 * but no rule says so). */
-	cr_assert_not(poll0(e));
+	cr_assert_not(t_poll0(e));
 #endif
 	cr_assert_eq(apc_close(e), 0);
 }
 
 Test(signal_and_wait, B19_apc_ended_wait_keeps_the_signal)
 {
-	apc_handle e1 = event_new(false, false);
-	apc_handle e2 = event_new(false, false);
-	apc_handle me = event_new(true, true);
-	apc_handle s = semaphore_new(0, 5);
+	apc_handle e1 = t_event_new(false, false);
+	apc_handle e2 = t_event_new(false, false);
+	apc_handle me = t_event_new(true, true);
+	apc_handle s = t_semaphore_new(0, 5);
 
 	t_reset();
 	cr_assert_eq(apc_queue(APC_CURRENT_THREAD, t_apc_count, 0), 0);
 	cr_assert_eq(apc_signal_and_wait(e1, e2, T_WAIT_MS, true, NULL),
 		     APC_WAIT_IO_COMPLETION);
 	cr_assert_eq(atomic_load(&t_apc_runs), 1);
-	cr_assert(poll0(e1));
-	cr_assert_not(poll0(e2));
+	cr_assert(t_poll0(e1));
+	cr_assert_not(t_poll0(e2));
 
 	cr_assert_eq(apc_queue(APC_CURRENT_THREAD, t_apc_count, 0), 0);
 	cr_assert_eq(apc_signal_and_wait(s, e2, APC_INFINITE, true, NULL),
 		     APC_WAIT_IO_COMPLETION);
 	cr_assert_eq(atomic_load(&t_apc_runs), 2);
-	cr_assert_eq(drain(s), 1);
+	cr_assert_eq(t_drain(s), 1);
 
 	/* A signalled wait object wins over the APC (B10). */
 	cr_assert_eq(apc_queue(APC_CURRENT_THREAD, t_apc_count, 0), 0);
 	cr_assert_eq(apc_signal_and_wait(e1, me, T_WAIT_MS, true, NULL),
 		     APC_WAIT_OBJECT_0);
 	cr_assert_eq(atomic_load(&t_apc_runs), 2);
-	cr_assert(poll0(e1));
+	cr_assert(t_poll0(e1));
 	cr_assert_eq(apc_sleep(0, true), APC_WAIT_IO_COMPLETION);
 	cr_assert_eq(atomic_load(&t_apc_runs), 3);
 
@@ -1900,7 +1845,7 @@ Test(signal_and_wait, B19_apc_ended_wait_keeps_the_signal)
 	cr_assert_eq(apc_signal_and_wait(e1, e2, 10, false, NULL),
 		     APC_WAIT_TIMEOUT);
 	cr_assert_eq(atomic_load(&t_apc_runs), 3);
-	cr_assert(poll0(e1));
+	cr_assert(t_poll0(e1));
 	cr_assert_eq(apc_sleep(0, true), APC_WAIT_IO_COMPLETION);
 	cr_assert_eq(apc_close(e1), 0);
 	cr_assert_eq(apc_close(e2), 0);
