@@ -42,7 +42,7 @@ static void *thread_a(void *arg)
 		if (get(pp.fd[0]) != 1)
 			bench_fail("eventfd pingpong: counter not 1");
 		if (bench_pp_round(&pp.r)) {
-			put(pp.fd[1], 2);	/* stop */
+			put(pp.fd[1], 2); /* stop */
 			return NULL;
 		}
 		put(pp.fd[1], 1);
@@ -53,7 +53,7 @@ static void *thread_b(void *arg)
 {
 	(void)arg;
 	bench_pp_start(&pp.r, 1);
-	put(pp.fd[0], 1);	/* B serves first: B -> A -> B */
+	put(pp.fd[0], 1); /* B serves first: B -> A -> B */
 	for (;;) {
 		uint64_t v = get(pp.fd[1]);
 

@@ -61,7 +61,7 @@ int main(int argc, char **argv)
 	struct bench_args a = bench_parse(argc, argv);
 
 	bench_pp_init(&pp.r, bench_iters(&a, PP_ITERS));
-	atomic_init(&pp.turn, TURN_B);	/* nobody's: B hands it to A */
+	atomic_init(&pp.turn, TURN_B); /* nobody's: B hands it to A */
 	bench_run_pair(thread_a, thread_b);
 	bench_pp_report(&pp.r, "futex", "rounds", pp.r.total - 1);
 	return 0;

@@ -71,7 +71,7 @@ static void *pp_thread(void *arg)
 	int self = (int)(intptr_t)arg;
 
 	bench_pp_start(&pp.r, self);
-	if (self == 1)	/* B serves first: B -> A -> B */
+	if (self == 1) /* B serves first: B -> A -> B */
 		uv_check(uv_async_send(&pp.async[0]), "uv_async_send");
 	uv_run(&pp.loop[self], UV_RUN_DEFAULT);
 	return NULL;
@@ -105,8 +105,8 @@ static struct {
 	uv_loop_t loop;
 	uv_async_t async;
 	pthread_mutex_t lock;
-	struct work *head, **tailp;	/* under lock */
-	struct bench_tput b;	/* t1: set by tput_cb after the last */
+	struct work *head, **tailp; /* under lock */
+	struct bench_tput b;	    /* t1: set by tput_cb after the last */
 } tp;
 
 static void tput_fn(uintptr_t data)
@@ -167,8 +167,7 @@ static void bench_tput(uint64_t n)
 	pthread_t th;
 
 	uv_check(uv_loop_init(&tp.loop), "uv_loop_init");
-	uv_check(uv_async_init(&tp.loop, &tp.async, tput_cb),
-		 "uv_async_init");
+	uv_check(uv_async_init(&tp.loop, &tp.async, tput_cb), "uv_async_init");
 	pthread_mutex_init(&tp.lock, NULL);
 	tp.head = NULL;
 	tp.tailp = &tp.head;

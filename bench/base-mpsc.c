@@ -79,7 +79,7 @@ static void bench_self(uint64_t n, int use_malloc)
 
 struct tput {
 	struct mpsc q;
-	_Alignas(64) atomic_uint state;		/* DB_RUNNING / DB_ASLEEP */
+	_Alignas(64) atomic_uint state; /* DB_RUNNING / DB_ASLEEP */
 	struct bench_tput b;
 	int use_malloc;
 };
@@ -105,7 +105,7 @@ static void *tput_consumer(void *arg)
 			continue;
 		}
 		if (!mpsc_empty(&tp.q)) {
-			bench_cpu_relax();	/* a push is half done */
+			bench_cpu_relax(); /* a push is half done */
 			continue;
 		}
 		atomic_store(&tp.state, DB_ASLEEP);

@@ -21,7 +21,7 @@
 
 #define EVENT_ITERS 20000000u
 #define MUTEX_ITERS 20000000u
-#define CROWD_MS 300u	/* each of the two */
+#define CROWD_MS 300u /* each of the two */
 
 /* ---- a raw futex mutex: 0 free, 1 taken, 2 taken and maybe waiters ---- */
 
@@ -132,7 +132,7 @@ static struct {
 	pthread_mutex_t pmutex;
 	_Alignas(64) atomic_uint fmutex;
 	struct bench_crowd c;
-} crowd = { .pmutex = PTHREAD_MUTEX_INITIALIZER };
+} crowd = {.pmutex = PTHREAD_MUTEX_INITIALIZER};
 
 static void *pmutex_thread(void *arg)
 {

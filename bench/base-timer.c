@@ -18,8 +18,8 @@
 
 static struct timespec ns_to_ts(uint64_t ns)
 {
-	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u),
-			       .tv_nsec = (long)(ns % 1000000000u) };
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u),
+			      .tv_nsec = (long)(ns % 1000000000u)};
 
 	return ts;
 }
@@ -55,8 +55,7 @@ int main(int argc, char **argv)
 		expiries += n;
 		if (n == 0 || t0 + expiries * BENCH_TIMER_PERIOD_NS > now)
 			bench_fail("timerfd: %ju expiries by %ju ns after t0",
-				   (uintmax_t)expiries,
-				   (uintmax_t)(now - t0));
+				   (uintmax_t)expiries, (uintmax_t)(now - t0));
 	}
 	close(fd);
 	bench_timer_report(&bt, "timerfd");

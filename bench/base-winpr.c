@@ -47,9 +47,9 @@
 #define EVENT_PP_ITERS 10000u
 #define CROWD_MS 300u
 
-#define CHECK_SLEEP_MS 400u	/* the sleeper's bound */
-#define CHECK_DELAY_MS 20u	/* queue this long after it went to sleep */
-#define CHECK_WOKEN_MS 200u	/* woken if SleepEx returned before this */
+#define CHECK_SLEEP_MS 400u /* the sleeper's bound */
+#define CHECK_DELAY_MS 20u  /* queue this long after it went to sleep */
+#define CHECK_WOKEN_MS 200u /* woken if SleepEx returned before this */
 
 /* ---- self-APC ------------------------------------------------------ */
 
@@ -104,7 +104,7 @@ static DWORD WINAPI check_thread(LPVOID arg)
 	chk.result = SleepEx(CHECK_SLEEP_MS, TRUE);
 	chk.slept_ns = bench_now_ns() - t0;
 	if (!atomic_load(&chk.ran))
-		SleepEx(0, TRUE);	/* run the late APC before exiting */
+		SleepEx(0, TRUE); /* run the late APC before exiting */
 	return 0;
 }
 
@@ -133,7 +133,7 @@ static struct {
 	HANDLE th[2];
 	atomic_int go;
 	atomic_int stop;
-	struct bench_pp r;	/* threads wait for go, not r.ready */
+	struct bench_pp r; /* threads wait for go, not r.ready */
 } pp;
 
 static void pp_stop_fn(ULONG_PTR data)
@@ -185,8 +185,8 @@ static void bench_pingpong(uint64_t n)
 
 	bench_pp_init(&pp.r, n);
 	for (i = 0; i < 2; i++) {
-		pp.th[i] = CreateThread(NULL, 0, pp_thread,
-					(LPVOID)(intptr_t)i, 0, NULL);
+		pp.th[i] = CreateThread(NULL, 0, pp_thread, (LPVOID)(intptr_t)i,
+					0, NULL);
 		if (pp.th[i] == NULL)
 			bench_fail("winpr: CreateThread failed");
 	}
@@ -370,7 +370,7 @@ static int event_wakes(void)
 /* ---- event ping-pong (only when event_wakes()) ----------------------- */
 
 static struct {
-	HANDLE ev[2];		/* auto-reset; ev[i]: thread i's turn */
+	HANDLE ev[2]; /* auto-reset; ev[i]: thread i's turn */
 	atomic_int stop;
 	struct bench_pp r;
 } epp;

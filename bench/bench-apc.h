@@ -10,8 +10,7 @@
 
 #include "bench.h"
 
-static inline void bench_apc_queue(apc_handle thread, apc_fn fn,
-				   uintptr_t data)
+static inline void bench_apc_queue(apc_handle thread, apc_fn fn, uintptr_t data)
 {
 	uint32_t st = apc_queue(thread, fn, data);
 

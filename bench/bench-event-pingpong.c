@@ -21,9 +21,9 @@
 #endif
 
 static struct {
-	apc_handle ev[2];	/* auto-reset; ev[i]: thread i's turn */
+	apc_handle ev[2]; /* auto-reset; ev[i]: thread i's turn */
 	atomic_int stop;
-	struct bench_pp r;	/* rounds: A's turns; seen_b: B's turns */
+	struct bench_pp r; /* rounds: A's turns; seen_b: B's turns */
 } pp;
 
 static uint32_t pp_thread(void *arg)

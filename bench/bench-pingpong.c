@@ -19,9 +19,9 @@
 #endif
 
 static struct {
-	apc_handle self[2];	/* from apc_thread_self() */
+	apc_handle self[2]; /* from apc_thread_self() */
 	atomic_int stop[2];
-	struct bench_pp r;	/* rounds: A's APCs; seen_b: B's APCs */
+	struct bench_pp r; /* rounds: A's APCs; seen_b: B's APCs */
 } pp;
 
 static void stop_fn(uintptr_t data)

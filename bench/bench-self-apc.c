@@ -42,7 +42,8 @@ int main(int argc, char **argv)
 		st = apc_sleep(0, true);
 		if (st != APC_WAIT_IO_COMPLETION)
 			bench_fail("apc_sleep(0, true) returned %#x, not "
-				   "APC_WAIT_IO_COMPLETION", st);
+				   "APC_WAIT_IO_COMPLETION",
+				   st);
 	}
 	t1 = bench_now_ns();
 	bench_check_count("apcrt self", count, "APCs ran", warm + n);

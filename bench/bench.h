@@ -144,8 +144,8 @@ static cpu_set_t bench_cpus;
 #endif
 
 struct bench_args {
-	double scale;		/* -s: multiplies the built-in counts */
-	uint64_t iters;		/* -n: replaces them when not 0 */
+	double scale;	/* -s: multiplies the built-in counts */
+	uint64_t iters; /* -n: replaces them when not 0 */
 };
 
 static inline void bench_usage(const char *prog)
@@ -156,7 +156,7 @@ static inline void bench_usage(const char *prog)
 
 static inline struct bench_args bench_parse(int argc, char **argv)
 {
-	struct bench_args a = { .scale = 1.0, .iters = 0 };
+	struct bench_args a = {.scale = 1.0, .iters = 0};
 	int i;
 
 #ifdef _WIN32
@@ -345,11 +345,11 @@ static inline void bench_run_pair(void *(*fa)(void *), void *(*fb)(void *))
  * warm-up rounds to the end of the last round.  B counts its own turns.
  */
 struct bench_pp {
-	uint64_t warm, total;	/* rounds of warm-up, rounds in all */
-	uint64_t rounds;	/* A's count */
-	uint64_t seen_b;	/* B's count */
+	uint64_t warm, total; /* rounds of warm-up, rounds in all */
+	uint64_t rounds;      /* A's count */
+	uint64_t seen_b;      /* B's count */
 	uint64_t t0, t1;
-	atomic_int ready;	/* threads at the start line */
+	atomic_int ready; /* threads at the start line */
 };
 
 /* Before the threads start: n timed rounds after a warm-up. */
@@ -401,9 +401,8 @@ static inline void bench_pp_report_as(const struct bench_pp *pp,
 }
 
 /* bench_pp_report_as for the APC ping-pong. */
-static inline void bench_pp_report(const struct bench_pp *pp,
-				   const char *impl, const char *what,
-				   uint64_t seen_b)
+static inline void bench_pp_report(const struct bench_pp *pp, const char *impl,
+				   const char *what, uint64_t seen_b)
 {
 	bench_pp_report_as(pp, "pingpong", impl, what, seen_b);
 }
@@ -417,10 +416,10 @@ static inline void bench_pp_report(const struct bench_pp *pp,
  * its loop never reads this line.
  */
 struct bench_tput {
-	_Alignas(64) atomic_uint_fast64_t done;	/* consumer's count */
+	_Alignas(64) atomic_uint_fast64_t done; /* consumer's count */
 	uint64_t total;
-	uint64_t t1;		/* when the last message was handled */
-	const char *who;	/* for messages */
+	uint64_t t1;	 /* when the last message was handled */
+	const char *who; /* for messages */
 };
 
 static inline void bench_tput_init(struct bench_tput *tp, uint64_t total,
@@ -459,8 +458,7 @@ static inline void bench_tput_deliver(struct bench_tput *tp, uint64_t data)
  * Producer, before sending message warm (the first timed one): wait for
  * the consumer to handle the warm-up messages; returns the start time.
  */
-static inline uint64_t bench_tput_catch_up(struct bench_tput *tp,
-					   uint64_t warm)
+static inline uint64_t bench_tput_catch_up(struct bench_tput *tp, uint64_t warm)
 {
 	while (atomic_load(&tp->done) < warm)
 		bench_yield();
@@ -493,7 +491,7 @@ struct bench_loop {
 
 static inline struct bench_loop bench_loop_init(uint64_t n)
 {
-	struct bench_loop l = { .warm = bench_warmup(n), .t0 = 0 };
+	struct bench_loop l = {.warm = bench_warmup(n), .t0 = 0};
 
 	l.total = l.warm + n;
 	return l;
@@ -534,14 +532,14 @@ static inline void bench_loop_report(const struct bench_loop *l,
  * be woken.  A short fixed count sometimes ends inside the first phase.
  */
 struct bench_crowd {
-	atomic_int ready;	/* threads at the start line */
+	atomic_int ready; /* threads at the start line */
 	atomic_int go;
-	atomic_int done;	/* threads stopped */
-	atomic_uint_fast64_t total;	/* their own counts, summed */
-	uint64_t ms;		/* how long to run */
+	atomic_int done;	    /* threads stopped */
+	atomic_uint_fast64_t total; /* their own counts, summed */
+	uint64_t ms;		    /* how long to run */
 	uint64_t t0, t1;
-	_Alignas(64) atomic_int stop;	/* read by every iteration */
-	_Alignas(64) uint64_t counter;	/* only under the lock */
+	_Alignas(64) atomic_int stop;  /* read by every iteration */
+	_Alignas(64) uint64_t counter; /* only under the lock */
 };
 
 static inline void bench_crowd_init(struct bench_crowd *c, uint64_t ms)
@@ -591,9 +589,9 @@ static inline void bench_crowd_run(struct bench_crowd *c)
 	Sleep((DWORD)c->ms);
 #else
 	{
-		struct timespec ts = { .tv_sec = (time_t)(c->ms / 1000),
-				       .tv_nsec = (long)(c->ms % 1000) *
-						  1000000L };
+		struct timespec ts = {.tv_sec = (time_t)(c->ms / 1000),
+				      .tv_nsec =
+					      (long)(c->ms % 1000) * 1000000L};
 
 		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 			;
@@ -606,8 +604,7 @@ static inline void bench_crowd_run(struct bench_crowd *c)
  * After every thread was joined: check the counter against the threads'
  * counts and print millions of acquisitions per second for impl.
  */
-static inline void bench_crowd_report(struct bench_crowd *c,
-				      const char *impl)
+static inline void bench_crowd_report(struct bench_crowd *c, const char *impl)
 {
 	const uint64_t n = atomic_load(&c->total);
 
@@ -656,10 +653,10 @@ static inline void bench_crowd_report(struct bench_crowd *c,
  * and p99 of the rest, in microseconds.
  */
 struct bench_timer {
-	uint64_t t0, prev;	/* armed; when the previous run began */
-	uint64_t warm, total;	/* runs of warm-up, runs in all */
-	uint64_t runs;		/* so far */
-	uint64_t *late;		/* ns, of the timed runs */
+	uint64_t t0, prev;    /* armed; when the previous run began */
+	uint64_t warm, total; /* runs of warm-up, runs in all */
+	uint64_t runs;	      /* so far */
+	uint64_t *late;	      /* ns, of the timed runs */
 };
 
 /* Before arming: n timed runs after a warm-up. */
@@ -698,7 +695,8 @@ static inline void bench_timer_tick(struct bench_timer *bt, uint64_t now,
 
 	if (now < bt->t0 + BENCH_TIMER_PERIOD_NS)
 		bench_fail("%s: fired %ju ns after it was armed, before its "
-			   "due time", impl, (uintmax_t)(now - bt->t0));
+			   "due time",
+			   impl, (uintmax_t)(now - bt->t0));
 	/*
 	 * Wine queues a call per expiry instead of at most one, and one
 	 * alertable wait runs every call queued: calls may come after the
@@ -738,8 +736,7 @@ static inline uint64_t bench_timer_pct(const uint64_t *v, uint64_t n,
 }
 
 /* After the last run: print timer-p50 and timer-p99 for impl. */
-static inline void bench_timer_report(struct bench_timer *bt,
-				      const char *impl)
+static inline void bench_timer_report(struct bench_timer *bt, const char *impl)
 {
 	const uint64_t n = bt->total - bt->warm;
 
@@ -771,8 +768,8 @@ static inline void bench_cpu_relax(void)
 /* FUTEX_WAIT_PRIVATE while *word == val; returns at once otherwise. */
 static inline void bench_futex_wait(atomic_uint *word, unsigned int val)
 {
-	long r = syscall(SYS_futex, (void *)word, FUTEX_WAIT_PRIVATE, val,
-			 NULL, NULL, 0);
+	long r = syscall(SYS_futex, (void *)word, FUTEX_WAIT_PRIVATE, val, NULL,
+			 NULL, 0);
 
 	if (r != 0 && errno != EAGAIN && errno != EINTR)
 		bench_fail("futex wait: %s", strerror(errno));
@@ -780,8 +777,8 @@ static inline void bench_futex_wait(atomic_uint *word, unsigned int val)
 
 static inline void bench_futex_wake(atomic_uint *word, int n)
 {
-	if (syscall(SYS_futex, (void *)word, FUTEX_WAKE_PRIVATE, n, NULL,
-		    NULL, 0) < 0)
+	if (syscall(SYS_futex, (void *)word, FUTEX_WAKE_PRIVATE, n, NULL, NULL,
+		    0) < 0)
 		bench_fail("futex wake: %s", strerror(errno));
 }
 #endif

@@ -25,8 +25,8 @@ struct mpsc_node {
 };
 
 struct mpsc {
-	_Alignas(64) _Atomic(struct mpsc_node *) tail;	/* producers */
-	_Alignas(64) struct mpsc_node *head;		/* owner only */
+	_Alignas(64) _Atomic(struct mpsc_node *) tail; /* producers */
+	_Alignas(64) struct mpsc_node *head;	       /* owner only */
 	struct mpsc_node stub;
 };
 
@@ -55,8 +55,7 @@ static inline void mpsc_push(struct mpsc *q, struct mpsc_node *n)
 static inline int mpsc_empty(struct mpsc *q)
 {
 	return q->head == &q->stub &&
-	       atomic_load_explicit(&q->tail, memory_order_seq_cst) ==
-		       &q->stub;
+	       atomic_load_explicit(&q->tail, memory_order_seq_cst) == &q->stub;
 }
 
 /*

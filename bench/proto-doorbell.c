@@ -36,9 +36,9 @@ static const struct variant {
 	const char *name;
 	enum proto proto;
 } variants[] = {
-	{ "proto-ring-if-asleep", RING_IF_ASLEEP },
-	{ "proto-wake-always", WAKE_ALWAYS },
-	{ "proto-spin-then-sleep", SPIN_THEN_SLEEP },
+	{"proto-ring-if-asleep", RING_IF_ASLEEP},
+	{"proto-wake-always", WAKE_ALWAYS},
+	{"proto-spin-then-sleep", SPIN_THEN_SLEEP},
 };
 
 static uint64_t spin_ns = SPIN_NS_DEFAULT;
@@ -122,7 +122,7 @@ static void inbox_sleep(struct inbox *ib, enum proto p)
 			continue;
 		}
 		if (!mpsc_empty(&ib->q)) {
-			bench_cpu_relax();	/* a push is half done */
+			bench_cpu_relax(); /* a push is half done */
 			continue;
 		}
 		if (ran)
@@ -136,7 +136,7 @@ static void inbox_sleep(struct inbox *ib, enum proto p)
 static struct {
 	struct inbox box[2];
 	enum proto proto;
-	struct bench_pp r;	/* rounds: thread 0's; seen_b: thread 1's */
+	struct bench_pp r; /* rounds: thread 0's; seen_b: thread 1's */
 	atomic_int stop;
 	struct mpsc_node ball;
 } pp;

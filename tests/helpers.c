@@ -134,8 +134,7 @@ uint32_t t_wait_exit(apc_handle thread)
 	uint32_t r;
 
 	r = apc_wait(thread, T_WAIT_MS * t_slack(), false, &err);
-	cr_assert_eq(r, APC_WAIT_OBJECT_0, "thread did not end: wait %#x",
-		     r);
+	cr_assert_eq(r, APC_WAIT_OBJECT_0, "thread did not end: wait %#x", r);
 	cr_assert_eq(err, T_POISON);
 	cr_assert_eq(apc_thread_exit_code(thread, &code), 0);
 	cr_assert_neq(code, APC_STILL_ACTIVE);
@@ -324,11 +323,10 @@ void t_assert_log_seq(unsigned int n, uintptr_t first, uint32_t tid)
 	for (i = 0; i < n; i++) {
 		cr_assert_eq(t_log_value(i), first + i,
 			     "log[%u] = %ju, expected %ju", i,
-			     (uintmax_t)t_log_value(i),
-			     (uintmax_t)(first + i));
+			     (uintmax_t)t_log_value(i), (uintmax_t)(first + i));
 		if (tid)
 			cr_assert_eq(t_log_tid(i), tid,
-				     "log[%u] ran on thread %u, expected %u",
-				     i, t_log_tid(i), tid);
+				     "log[%u] ran on thread %u, expected %u", i,
+				     t_log_tid(i), tid);
 	}
 }

@@ -77,20 +77,20 @@ bool t_under_wine(void);
  * it contradicts: "Wine does X; MS <Page>: Y".  Wrap one check only.
  */
 #if defined(_WIN32)
-#define T_WINE_DEVIATION(reason, ...)                                        \
-	do {                                                                 \
-		if (t_under_wine()) {                                        \
-			t_cr_deviation_begin(reason, __FILE__, __LINE__);    \
-			__VA_ARGS__;                                         \
-			t_cr_deviation_end();                                \
-		} else {                                                     \
-			__VA_ARGS__;                                         \
-		}                                                            \
+#define T_WINE_DEVIATION(reason, ...)                                          \
+	do {                                                                   \
+		if (t_under_wine()) {                                          \
+			t_cr_deviation_begin(reason, __FILE__, __LINE__);      \
+			__VA_ARGS__;                                           \
+			t_cr_deviation_end();                                  \
+		} else {                                                       \
+			__VA_ARGS__;                                           \
+		}                                                              \
 	} while (0)
 #else
-#define T_WINE_DEVIATION(reason, ...)                                        \
-	do {                                                                 \
-		__VA_ARGS__;                                                 \
+#define T_WINE_DEVIATION(reason, ...)                                          \
+	do {                                                                   \
+		__VA_ARGS__;                                                   \
 	} while (0)
 #endif
 

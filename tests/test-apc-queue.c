@@ -81,7 +81,7 @@ static uint32_t thread_consume_log(void *arg)
 
 Test(apc_queue, A3_A4_fifo_single_producer)
 {
-	struct consumer c = { .want = 8 };
+	struct consumer c = {.want = 8};
 	uint32_t tid = 0;
 	apc_handle h;
 	unsigned int i;
@@ -178,10 +178,8 @@ Test(apc_queue, A5_A9_multi_producer_exactly_once_fifo_per_producer)
 
 	cr_assert_eq(apc_thread_self(&self), 0);
 	for (i = 0; i < MP_PRODUCERS; i++) {
-		prod[i] = (struct mp_producer){ .target = self,
-						.ready = &ready,
-						.go = &go,
-						.index = i };
+		prod[i] = (struct mp_producer){
+			.target = self, .ready = &ready, .go = &go, .index = i};
 		h[i] = t_spawn(thread_mp_producer, &prod[i]);
 	}
 	cr_assert(t_spin_until(&ready, MP_PRODUCERS, T_WAIT_MS));
@@ -307,9 +305,8 @@ Test(apc_queue, A8_full_width_data)
 
 	t_reset();
 	for (i = 0; i < n; i++)
-		cr_assert_eq(apc_queue(APC_CURRENT_THREAD, t_apc_log,
-				       values[i]),
-			     0);
+		cr_assert_eq(
+			apc_queue(APC_CURRENT_THREAD, t_apc_log, values[i]), 0);
 	cr_assert_eq(apc_sleep(0, true), APC_WAIT_IO_COMPLETION);
 	cr_assert_eq(t_log_len(), n);
 	for (i = 0; i < n; i++)
@@ -441,11 +438,10 @@ Test(apc_queue, A18_invalid_and_closed_handles)
 	apc_handle h;
 
 	t_reset();
-	cr_assert_eq(apc_queue((apc_handle)(uintptr_t)0xdeadbeef, t_apc_count,
-			       0),
-		     APC_ERROR_INVALID_HANDLE);
-	cr_assert_eq(apc_queue(NULL, t_apc_count, 0),
-		     APC_ERROR_INVALID_HANDLE);
+	cr_assert_eq(
+		apc_queue((apc_handle)(uintptr_t)0xdeadbeef, t_apc_count, 0),
+		APC_ERROR_INVALID_HANDLE);
+	cr_assert_eq(apc_queue(NULL, t_apc_count, 0), APC_ERROR_INVALID_HANDLE);
 	cr_assert_eq(apc_queue(APC_CURRENT_PROCESS, t_apc_count, 0),
 		     APC_ERROR_INVALID_HANDLE);
 
@@ -527,8 +523,8 @@ static void apc_relay(uintptr_t data)
 {
 	if (apc_queue(relay_main, apc_relay_final, data) != 0)
 		atomic_fetch_add(&relay_bad, 1);
-	if (apc_queue(APC_CURRENT_THREAD, apc_relay_self,
-		      data >> MP_SHIFT) != 0)
+	if (apc_queue(APC_CURRENT_THREAD, apc_relay_self, data >> MP_SHIFT) !=
+	    0)
 		atomic_fetch_add(&relay_bad, 1);
 }
 
@@ -615,8 +611,7 @@ Test(apc_queue, A23_queue_limit)
 	/* The limit is per target thread. */
 	for (i = 0; i < 4; i++)
 		cr_assert_eq(apc_queue(h, t_apc_count, i), 0);
-	cr_assert_eq(apc_queue(h, t_apc_count, 4),
-		     APC_ERROR_NOT_ENOUGH_MEMORY);
+	cr_assert_eq(apc_queue(h, t_apc_count, 4), APC_ERROR_NOT_ENOUGH_MEMORY);
 
 	cr_assert_eq(apc_sleep(0, true), APC_WAIT_IO_COMPLETION);
 	t_assert_log_seq(4, 0, 0);
@@ -818,8 +813,7 @@ Test(apc_queue, G2_queue_while_target_exits)
 			atomic_store(&prod[i].accepted, 0);
 			ph[i] = t_spawn(thread_g2_producer, &prod[i]);
 		}
-		cr_assert(t_spin_until(&g2_ready, G2_PRODUCERS + 1,
-				       T_WAIT_MS));
+		cr_assert(t_spin_until(&g2_ready, G2_PRODUCERS + 1, T_WAIT_MS));
 		atomic_store(&g2_deadline_ns, t_now_ns() + G2_RUN_NS);
 		atomic_store(&g2_go, 1);
 
@@ -842,8 +836,7 @@ Test(apc_queue, G2_queue_while_target_exits)
 			accepted += atomic_load(&prod[i].accepted);
 		cr_assert_leq(runs, accepted);
 		if (!(r & 1))
-			cr_assert_eq(runs, 0, "round %u: %u APCs ran", r,
-				     runs);
+			cr_assert_eq(runs, 0, "round %u: %u APCs ran", r, runs);
 		cr_assert_eq(atomic_load(&g2_wrong_thread), 0);
 		cr_assert_eq(apc_close(t), 0);
 	}

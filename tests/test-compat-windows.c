@@ -403,10 +403,9 @@ Test(compat_windows, M5_DuplicateHandle_close_source)
 	DWORD code = 0xdeadbeef;
 
 	cr_assert_not_null(h);
-	cr_assert(DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(),
-				  &dup, 0, FALSE,
-				  DUPLICATE_CLOSE_SOURCE |
-					  DUPLICATE_SAME_ACCESS));
+	cr_assert(DuplicateHandle(
+		GetCurrentProcess(), h, GetCurrentProcess(), &dup, 0, FALSE,
+		DUPLICATE_CLOSE_SOURCE | DUPLICATE_SAME_ACCESS));
 	/*
 	 * The source's value names nothing now, unless Windows gave it to
 	 * the duplicate (Wine's server reuses the source's entry in place;

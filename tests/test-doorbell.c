@@ -54,7 +54,7 @@ static uint32_t thread_busy(void *arg)
 
 Test(doorbell, queue_to_busy_thread_makes_no_wake)
 {
-	struct busy b = { 0 };
+	struct busy b = {0};
 	apc_handle h;
 	uint64_t wakes0, waits0;
 	unsigned int i;
@@ -155,7 +155,7 @@ static uint32_t thread_db_producer(void *arg)
 
 Test(doorbell, sleeping_thread_woken_at_most_once_per_sleep)
 {
-	struct db_shared s = { 0 };
+	struct db_shared s = {0};
 	apc_handle h[DB_PRODUCERS];
 	uint64_t wakes0, waits0, wakes, waits, end;
 	unsigned int i, sleeps = 0, io = 0;
@@ -224,7 +224,7 @@ static uint32_t thread_pp_producer(void *arg)
 
 Test(doorbell, ping_pong_at_most_one_wake_per_sleep)
 {
-	struct pingpong p = { 0 };
+	struct pingpong p = {0};
 	uint64_t wakes0, wakes, end;
 	unsigned int sleeps = 0;
 	apc_handle h;

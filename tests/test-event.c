@@ -53,8 +53,7 @@ static uint32_t thread_waiter(void *arg)
 	if (w->count == 1)
 		r = apc_wait(w->objs[0], ms, false, &err);
 	else
-		r = apc_wait_multiple(w->count, w->objs, true, ms, false,
-				      &err);
+		r = apc_wait_multiple(w->count, w->objs, true, ms, false, &err);
 	return r == APC_WAIT_FAILED ? 0xE0000000u | err : r;
 }
 
@@ -123,7 +122,7 @@ Test(event, C20_wait_resets_auto_reset_event)
 {
 	apc_handle e = event_new(false, true);
 	apc_handle other = event_new(false, false);
-	apc_handle two[2] = { other, e };
+	apc_handle two[2] = {other, e};
 	uint32_t err = T_POISON;
 
 	cr_assert_eq(apc_wait(e, T_WAIT_MS, false, &err), APC_WAIT_OBJECT_0);
@@ -287,8 +286,10 @@ Test(event, C24_pulse_manual_releases_every_current_waiter)
 
 		if (k < 0) {
 			/* Only where blocked waiters cannot be seen. */
-			cr_assert_not(known, "the pulse left %u of %u waiters "
-					     "asleep", n, N);
+			cr_assert_not(known,
+				      "the pulse left %u of %u waiters "
+				      "asleep",
+				      n, N);
 			cr_assert_lt(pulses, 100);
 			cr_assert_eq(apc_event_pulse(e), 0);
 			pulses++;
@@ -359,8 +360,10 @@ Test(event, C25_pulse_auto_releases_at_most_one_waiter)
 		pulses++;
 		k = t_one_ended(th, n, known ? T_WAIT_MS * t_slack() : 200);
 		if (k < 0) {
-			cr_assert_not(known, "pulse #%u released none of %u "
-					     "waiters asleep", pulses, n);
+			cr_assert_not(known,
+				      "pulse #%u released none of %u "
+				      "waiters asleep",
+				      pulses, n);
 			continue;
 		}
 		reap(th, &n, k);
@@ -369,7 +372,8 @@ Test(event, C25_pulse_auto_releases_at_most_one_waiter)
 		if (n)
 			cr_assert_eq(t_one_ended(th, n, 100), -1,
 				     "pulse #%u released two waiters", pulses);
-		cr_assert_not(t_poll0(e), "pulse #%u left it signalled", pulses);
+		cr_assert_not(t_poll0(e), "pulse #%u left it signalled",
+			      pulses);
 	}
 	cr_assert_eq(released, N);
 	if (known)
@@ -577,9 +581,9 @@ Test(event, B8_apc_that_sets_the_event_does_not_satisfy_the_wait)
 		cr_assert_eq(apc_queue(APC_CURRENT_THREAD, apc_set_event,
 				       (uintptr_t)e),
 			     0);
-		cr_assert_eq(apc_wait_multiple(2, two, false, T_WAIT_MS, true,
-					       NULL),
-			     APC_WAIT_IO_COMPLETION);
+		cr_assert_eq(
+			apc_wait_multiple(2, two, false, T_WAIT_MS, true, NULL),
+			APC_WAIT_IO_COMPLETION);
 		cr_assert_eq(t_log_len(), 2);
 		cr_assert(t_poll0(e));
 		cr_assert_not(t_poll0(other));
@@ -608,7 +612,7 @@ static uint32_t thread_alertable_wait(void *arg)
 
 Test(event, B8_apc_queued_to_a_waiter_sets_its_event)
 {
-	struct alertable_waiter w = { 0 };
+	struct alertable_waiter w = {0};
 	uint32_t tid = 0;
 	apc_handle th;
 

@@ -27,7 +27,12 @@ static uint32_t thread_return_11(void *arg)
  * 0xFFFFFFFF, the process pseudo-handle.
  */
 static const uintptr_t forged[] = {
-	0, 1, 2, 3, 0xdeadbeefu, 0x12345678u,
+	0,
+	1,
+	2,
+	3,
+	0xdeadbeefu,
+	0x12345678u,
 #ifndef _WIN32
 	UINTPTR_MAX / 2,
 #endif
@@ -45,8 +50,8 @@ static void assert_dead_handle(apc_handle h)
 
 	cr_assert_eq(apc_queue(h, t_apc_count, 0), APC_ERROR_INVALID_HANDLE,
 		     "queue to %p", h);
-	cr_assert_eq(apc_wait(h, 0, false, &err), APC_WAIT_FAILED,
-		     "wait on %p", h);
+	cr_assert_eq(apc_wait(h, 0, false, &err), APC_WAIT_FAILED, "wait on %p",
+		     h);
 	cr_assert_eq(err, APC_ERROR_INVALID_HANDLE);
 	err = T_POISON;
 	cr_assert_eq(apc_wait(h, 10, true, &err), APC_WAIT_FAILED);
@@ -185,9 +190,9 @@ static uint32_t thread_m3(void *arg)
 
 Test(apc_handle, M3_duplicate_of_pseudo_handle_is_a_real_handle)
 {
-	struct m3_worker w = { .code_seen = T_POISON,
-			       .wait_seen = T_POISON,
-			       .id_seen = T_POISON };
+	struct m3_worker w = {.code_seen = T_POISON,
+			      .wait_seen = T_POISON,
+			      .id_seen = T_POISON};
 	uint32_t self = apc_thread_id(APC_CURRENT_THREAD);
 	apc_handle dup = T_POISON_HANDLE;
 	apc_handle h;
@@ -218,8 +223,8 @@ static uint32_t thread_dup_self(void *arg)
 	_Atomic(apc_handle) *out = arg;
 	apc_handle h = NULL;
 
-	if (apc_handle_duplicate(APC_CURRENT_THREAD,
-				 APC_DUPLICATE_SAME_ACCESS, &h) != 0)
+	if (apc_handle_duplicate(APC_CURRENT_THREAD, APC_DUPLICATE_SAME_ACCESS,
+				 &h) != 0)
 		return 1;
 	atomic_store(out, h);
 	return 5;
@@ -469,7 +474,7 @@ static uint32_t thread_orphan(void *arg)
 
 Test(apc_handle, M4_closing_the_last_handle_of_a_running_thread)
 {
-	struct orphan o = { 0 };
+	struct orphan o = {0};
 	apc_handle h;
 
 	t_reset();
@@ -537,9 +542,8 @@ Test(apc_handle, M4_concurrent_duplicate_and_close)
 	stale = t_spawn(thread_return_11, NULL);
 	cr_assert_eq(t_join(stale), 11);
 	for (i = 0; i < N; i++) {
-		w[i] = (struct dup_worker){ .src = target,
-					    .tid = tid,
-					    .stale = stale };
+		w[i] = (struct dup_worker){
+			.src = target, .tid = tid, .stale = stale};
 		h[i] = t_spawn(thread_dup_close, &w[i]);
 	}
 	for (i = 0; i < N; i++)

@@ -114,8 +114,7 @@ Test(mutex, C35_unowned_mutex_is_signalled)
 	cr_assert_eq(probe_other(m), APC_WAIT_OBJECT_0);
 	cr_assert_eq(apc_mutex_create(false, NULL),
 		     APC_ERROR_INVALID_PARAMETER);
-	cr_assert_eq(apc_mutex_create(true, NULL),
-		     APC_ERROR_INVALID_PARAMETER);
+	cr_assert_eq(apc_mutex_create(true, NULL), APC_ERROR_INVALID_PARAMETER);
 	cr_assert_eq(apc_close(m), 0);
 }
 
@@ -215,8 +214,7 @@ Test(mutex, C37_release_by_a_non_owner_fails)
 	cr_assert_eq(apc_wait(m, 0, false, NULL), APC_WAIT_OBJECT_0);
 	cr_assert_eq(apc_wait(m, 0, false, NULL), APC_WAIT_OBJECT_0);
 	cr_assert_eq(t_join(t_spawn(thread_release, m)), APC_ERROR_NOT_OWNER);
-	cr_assert_eq(t_join(t_spawn(thread_release_win32, m)),
-		     ERROR_NOT_OWNER);
+	cr_assert_eq(t_join(t_spawn(thread_release_win32, m)), ERROR_NOT_OWNER);
 	cr_assert_eq(probe_other(m), APC_WAIT_TIMEOUT);
 	cr_assert_eq(apc_mutex_release(m), 0);
 	cr_assert_eq(probe_other(m), APC_WAIT_TIMEOUT);
@@ -381,7 +379,7 @@ Test(mutex, C39_last_release_hands_the_mutex_to_one_waiter)
 
 Test(mutex, C40_C41_owner_that_ends_abandons_the_mutex)
 {
-	static const uint32_t times[] = { 1, 2, 5 };
+	static const uint32_t times[] = {1, 2, 5};
 	unsigned int i;
 
 	for (i = 0; i < 2 * sizeof(times) / sizeof(times[0]); i++) {
@@ -426,8 +424,7 @@ Test(mutex, C40_initial_owner_that_ends_abandons_the_mutex)
 
 	cr_assert_eq(t_join(t_spawn(thread_create_owned_and_end, &m)), 0);
 	cr_assert_not_null(m);
-	cr_assert_eq(apc_wait(m, T_WAIT_MS, false, NULL),
-		     APC_WAIT_ABANDONED_0);
+	cr_assert_eq(apc_wait(m, T_WAIT_MS, false, NULL), APC_WAIT_ABANDONED_0);
 	cr_assert_eq(apc_mutex_release(m), 0);
 	cr_assert_eq(apc_wait(m, 0, false, NULL), APC_WAIT_OBJECT_0);
 	cr_assert_eq(apc_mutex_release(m), 0);
@@ -539,8 +536,8 @@ Test(mutex, C42_closing_the_handle_a_waiter_sleeps_on)
 			early++;
 			continue;
 		}
-		cr_assert_eq(atomic_load(&t.acquired),
-			     APC_WAIT_ABANDONED_0 + 1, "round %u", round);
+		cr_assert_eq(atomic_load(&t.acquired), APC_WAIT_ABANDONED_0 + 1,
+			     "round %u", round);
 		/* Its release goes through the closed handle and is refused
 		 * (0xE2000000); it ends owning the mutex, the last ref. */
 		cr_assert_eq(code, 0xE2000000u, "round %u: %#x", round, code);

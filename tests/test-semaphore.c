@@ -96,15 +96,13 @@ static bool reap_one(apc_handle *th, unsigned int *n, uint32_t ms)
 Test(semaphore, C29_create_rejects_invalid_counts)
 {
 	static const int32_t bad[][2] = {
-		{ 2, 1 },	  { -1, 1 },	    { 0, 0 },
-		{ 1, 0 },	  { 0, -1 },	    { -1, -1 },
-		{ INT32_MIN, 1 }, { 1, INT32_MIN }, { 0, INT32_MIN },
-		{ -1, 0 },	  { INT32_MAX, 1 },
-		{ INT32_MAX, INT32_MAX - 1 },
+		{2, 1},		{-1, 1},	{0, 0},
+		{1, 0},		{0, -1},	{-1, -1},
+		{INT32_MIN, 1}, {1, INT32_MIN}, {0, INT32_MIN},
+		{-1, 0},	{INT32_MAX, 1}, {INT32_MAX, INT32_MAX - 1},
 	};
 	static const int32_t good[][2] = {
-		{ 1, 2 }, { 0, 1 }, { 1, 1 }, { 0, INT32_MAX },
-		{ INT32_MAX, INT32_MAX },
+		{1, 2}, {0, 1}, {1, 1}, {0, INT32_MAX}, {INT32_MAX, INT32_MAX},
 	};
 	unsigned int i;
 
@@ -163,8 +161,7 @@ Test(semaphore, C30_each_wait_takes_one)
 	cr_assert_eq(apc_semaphore_release(s, 5, NULL), 0);
 	cr_assert_eq(apc_wait(s, T_WAIT_MS, false, &err), APC_WAIT_OBJECT_0);
 	cr_assert_eq(apc_wait(s, T_WAIT_MS, true, &err), APC_WAIT_OBJECT_0);
-	cr_assert_eq(apc_wait(s, APC_INFINITE, false, &err),
-		     APC_WAIT_OBJECT_0);
+	cr_assert_eq(apc_wait(s, APC_INFINITE, false, &err), APC_WAIT_OBJECT_0);
 	/* One object in a multiple wait, any or all: one count each. */
 	cr_assert_eq(apc_wait_multiple(1, &s, false, 0, false, &err),
 		     APC_WAIT_OBJECT_0);
@@ -260,7 +257,7 @@ Test(semaphore, C32_release_past_the_maximum_changes_nothing)
 
 Test(semaphore, C33_release_count_must_be_positive)
 {
-	static const int32_t counts[] = { 0, -1, INT32_MIN };
+	static const int32_t counts[] = {0, -1, INT32_MIN};
 	apc_handle s = semaphore_new(1, 5);
 	unsigned int i;
 
@@ -495,7 +492,7 @@ static uint32_t thread_alertable_wait(void *arg)
 
 Test(semaphore, B8_apc_queued_to_a_waiter_releases_its_semaphore)
 {
-	struct alertable_waiter w = { 0 };
+	struct alertable_waiter w = {0};
 	uint32_t tid = 0;
 	apc_handle th;
 

@@ -111,7 +111,7 @@ static uint32_t thread_sleeper(void *arg)
 
 Test(apc_sleep, B5_infinite_alertable_returns_after_apc)
 {
-	struct sleeper s = { .ms = APC_INFINITE, .alertable = true };
+	struct sleeper s = {.ms = APC_INFINITE, .alertable = true};
 	uint32_t tid = 0;
 	uint64_t tq;
 	apc_handle h;
@@ -184,8 +184,7 @@ Test(apc_sleep, B12_alertable_wait_woken_by_apc)
 {
 	atomic_uint gate = 0;
 	apc_handle running = t_spawn(t_thread_gated, &gate);
-	struct sleeper s = { .ms = 20000, .alertable = true,
-			     .object = running };
+	struct sleeper s = {.ms = 20000, .alertable = true, .object = running};
 	uint32_t tid = 0;
 	apc_handle h;
 	uint64_t t0, tq;
@@ -233,7 +232,7 @@ Test(apc_sleep, B13_non_alertable_wait_not_woken_by_apc)
 {
 	atomic_uint gate = 0, start = 0;
 	apc_handle running = t_spawn(t_thread_gated, &gate);
-	struct late_producer p = { .start = &start };
+	struct late_producer p = {.start = &start};
 	apc_handle prod;
 	uint64_t t0;
 	double ms;
@@ -287,8 +286,7 @@ Test(apc_sleep, B15_no_spurious_io_completion)
 	}
 	for (i = 0; i < 1000; i++) {
 		r = apc_wait(running, 0, true, NULL);
-		cr_assert_eq(r, APC_WAIT_TIMEOUT, "apc_wait(0) #%u: %#x", i,
-			     r);
+		cr_assert_eq(r, APC_WAIT_TIMEOUT, "apc_wait(0) #%u: %#x", i, r);
 	}
 	atomic_store(&gate, 1);
 	cr_assert_eq(t_join(running), 0);
@@ -305,8 +303,8 @@ Test(apc_sleep, B15_no_spurious_io_completion_after_apcs)
 		cr_assert_eq(apc_sleep(1, true), APC_WAIT_IO_COMPLETION);
 		for (i = 0; i < 10; i++) {
 			r = apc_sleep(1, true);
-			cr_assert_eq(r, 0, "round %u sleep %u: %#x", round,
-				     i, r);
+			cr_assert_eq(r, 0, "round %u sleep %u: %#x", round, i,
+				     r);
 		}
 	}
 	cr_assert_eq(atomic_load(&t_apc_runs), 20);
@@ -388,7 +386,7 @@ Test(apc_sleep, B24_wait_timeout_never_early)
 {
 	atomic_uint gate = 0;
 	apc_handle running = t_spawn(t_thread_gated, &gate);
-	static const uint32_t ms_set[] = { 1, 2, 3, 7, 10, 25 };
+	static const uint32_t ms_set[] = {1, 2, 3, 7, 10, 25};
 	unsigned int i, j;
 	uint64_t t0;
 	double ms;
@@ -398,13 +396,12 @@ Test(apc_sleep, B24_wait_timeout_never_early)
 			bool alertable = i & 1;
 
 			t0 = t_now_ns();
-			cr_assert_eq(apc_wait(running, ms_set[j], alertable,
-					      NULL),
-				     APC_WAIT_TIMEOUT);
+			cr_assert_eq(
+				apc_wait(running, ms_set[j], alertable, NULL),
+				APC_WAIT_TIMEOUT);
 			ms = t_ms_since(t0);
 			cr_assert_geq(ms, t_floor_ms(ms_set[j]),
-				      "wait %u ms took %.3f ms", ms_set[j],
-				      ms);
+				      "wait %u ms took %.3f ms", ms_set[j], ms);
 		}
 	}
 	atomic_store(&gate, 1);
@@ -421,8 +418,8 @@ static uint32_t thread_sleep_50(void *arg)
 
 Test(apc_sleep, B25_large_timeouts_do_not_overflow)
 {
-	static const uint32_t big[] = { APC_INFINITE, 0xfffffffeu, 0x80000000u,
-					0x7fffffffu, 0x10000000u };
+	static const uint32_t big[] = {APC_INFINITE, 0xfffffffeu, 0x80000000u,
+				       0x7fffffffu, 0x10000000u};
 	unsigned int i;
 	uint64_t t0;
 	double ms;
@@ -509,8 +506,7 @@ static atomic_uint a14_log_at_end;
 static void apc_a14_waits(uintptr_t data)
 {
 	t_log_push(data);
-	atomic_store(&a14_wait_result,
-		     apc_wait(a14_running, 50, false, NULL));
+	atomic_store(&a14_wait_result, apc_wait(a14_running, 50, false, NULL));
 	atomic_store(&a14_sleep_result, apc_sleep(20, false));
 	atomic_store(&a14_log_at_end, t_log_len());
 }
@@ -611,7 +607,7 @@ Test(apc_sleep, B14_thread_exit_and_apc_race_one_outcome)
 
 	for (r = 0; r < ROUNDS; r++) {
 		atomic_uint gate = 0;
-		struct b14_waiter w = { 0 };
+		struct b14_waiter w = {0};
 		apc_handle x, wh;
 		uint32_t res;
 
@@ -650,6 +646,6 @@ Test(apc_sleep, B14_thread_exit_and_apc_race_one_outcome)
 		}
 		cr_assert_eq(atomic_load(&t_apc_runs), 1, "round %u", r);
 	}
-	cr_log_info("%u rounds: %u ended by the object, %u by the APC",
-		    ROUNDS, objects, apcs);
+	cr_log_info("%u rounds: %u ended by the object, %u by the APC", ROUNDS,
+		    objects, apcs);
 }

@@ -41,18 +41,18 @@ Test(apc_status, names_and_messages_follow_the_map)
 {
 	unsigned int n = 0;
 
-#define CHECK(name, message)                                                  \
-	do {                                                                  \
-		const char *nm = apc_status_name(APC_##name);                 \
-		const char *msg = apc_status_message(APC_##name);             \
-		cr_assert_not_null(nm);                                       \
-		cr_assert_not_null(msg);                                      \
-		/* 0 is both WAIT_OBJECT_0 and ERROR_SUCCESS. */              \
-		cr_assert_eq(strcmp(nm, #name), 0, "%s is named %s", #name,   \
-			     nm);                                             \
-		cr_assert_eq(strcmp(msg, message), 0, "%s: \"%s\"", #name,    \
-			     msg);                                            \
-		n++;                                                          \
+#define CHECK(name, message)                                                   \
+	do {                                                                   \
+		const char *nm = apc_status_name(APC_##name);                  \
+		const char *msg = apc_status_message(APC_##name);              \
+		cr_assert_not_null(nm);                                        \
+		cr_assert_not_null(msg);                                       \
+		/* 0 is both WAIT_OBJECT_0 and ERROR_SUCCESS. */               \
+		cr_assert_eq(strcmp(nm, #name), 0, "%s is named %s", #name,    \
+			     nm);                                              \
+		cr_assert_eq(strcmp(msg, message), 0, "%s: \"%s\"", #name,     \
+			     msg);                                             \
+		n++;                                                           \
 	} while (0);
 	APC_STATUS_MAP(CHECK)
 #undef CHECK
@@ -62,8 +62,8 @@ Test(apc_status, names_and_messages_follow_the_map)
 
 Test(apc_status, unknown_values)
 {
-	static const uint32_t unknown[] = { 1, 3, 7, 0x101, 0x104, 996, 997,
-					    0xC0000008u, 0xFFFFFFFEu };
+	static const uint32_t unknown[] = {
+		1, 3, 7, 0x101, 0x104, 996, 997, 0xC0000008u, 0xFFFFFFFEu};
 	unsigned int i;
 
 	for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {

@@ -101,8 +101,8 @@ Test(stress, M5_handle_table_full)
 			break;
 		all[n++] = out;
 	}
-	cr_assert_eq(st, APC_ERROR_NOT_ENOUGH_MEMORY, "status %u after %u",
-		     st, n);
+	cr_assert_eq(st, APC_ERROR_NOT_ENOUGH_MEMORY, "status %u after %u", st,
+		     n);
 	cr_assert_null(out);
 	/* Only the few handles of the harness and this test are missing. */
 	cr_assert_leq(n, APC_MAX_HANDLES - 1);

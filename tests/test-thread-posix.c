@@ -55,7 +55,7 @@ static void *foreign_self(void *arg)
 
 Test(thread_posix, M3_thread_self_in_foreign_pthread)
 {
-	struct foreign f = { 0 };
+	struct foreign f = {0};
 	uint32_t code = T_POISON;
 	uint32_t err = T_POISON;
 	pthread_t pt;
@@ -123,7 +123,7 @@ static void *foreign_no_wait(void *arg)
 
 Test(thread_posix, G1_foreign_pthread_end_discards_apcs)
 {
-	struct foreign f = { 0 };
+	struct foreign f = {0};
 	void *ret = (void *)3;
 	pthread_t pt;
 	apc_handle h;
@@ -159,7 +159,7 @@ static void *foreign_apc_exit(void *arg)
 
 Test(thread_posix, C46_G1_apc_thread_exit_in_foreign_pthread)
 {
-	struct foreign f = { 0 };
+	struct foreign f = {0};
 	void *ret = (void *)3;
 	pthread_t pt;
 
@@ -260,8 +260,7 @@ Test(thread_posix, G11_adopted_threads_without_handles)
 	t_reset();
 	for (i = 0; i < 200; i++) {
 		ret = (void *)3;
-		cr_assert_eq(pthread_create(&pt, NULL, foreign_anonymous,
-					    NULL),
+		cr_assert_eq(pthread_create(&pt, NULL, foreign_anonymous, NULL),
 			     0);
 		cr_assert_eq(pthread_join(pt, &ret), 0);
 		cr_assert_null(ret);
@@ -362,7 +361,7 @@ static uint32_t thread_interrupted(void *arg)
 Test(thread_posix, B27_signals_do_not_cut_waits_short)
 {
 	struct sigaction sa, old;
-	struct interrupted w = { 0 };
+	struct interrupted w = {0};
 	atomic_uint gate = 0;
 	apc_handle h, running;
 	unsigned int signals = 0;

@@ -37,14 +37,14 @@ Test(apc_thread, C46_exit_code_is_the_return_value)
 
 Test(apc_thread, C46_exit_code_full_32_bits)
 {
-	static const uint32_t codes[] = { 0, 1, 258, 260, 0x7fffffffu,
-					  0x80000000u, 0xcafef00du,
-					  0xfffffffeu };
+	static const uint32_t codes[] = {0,	      1,	   258,
+					 260,	      0x7fffffffu, 0x80000000u,
+					 0xcafef00du, 0xfffffffeu};
 	unsigned int i;
 
 	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-		apc_handle h = t_spawn(thread_return_arg,
-				       (void *)(uintptr_t)codes[i]);
+		apc_handle h =
+			t_spawn(thread_return_arg, (void *)(uintptr_t)codes[i]);
 
 		cr_assert_eq(t_join(h), codes[i]);
 	}
@@ -151,14 +151,14 @@ Test(apc_thread, create_rejects_bad_parameters)
 		     APC_ERROR_INVALID_PARAMETER);
 	cr_assert_null(h);
 
-	cr_assert_eq(apc_thread_create(thread_return_99, NULL, 0, 0, NULL,
-				       &tid),
-		     APC_ERROR_INVALID_PARAMETER);
+	cr_assert_eq(
+		apc_thread_create(thread_return_99, NULL, 0, 0, NULL, &tid),
+		APC_ERROR_INVALID_PARAMETER);
 
 	h = T_POISON_HANDLE;
-	cr_assert_eq(apc_thread_create(thread_return_99, NULL, 0, 0x1u, &h,
-				       &tid),
-		     APC_ERROR_INVALID_PARAMETER);
+	cr_assert_eq(
+		apc_thread_create(thread_return_99, NULL, 0, 0x1u, &h, &tid),
+		APC_ERROR_INVALID_PARAMETER);
 	cr_assert_null(h);
 
 	h = T_POISON_HANDLE;
@@ -185,23 +185,20 @@ Test(apc_thread, thread_ids)
 	cr_assert_neq(self, 0);
 	cr_assert_eq(apc_thread_id(APC_CURRENT_THREAD), self);
 
-	cr_assert_eq(apc_thread_create(thread_report_id, NULL, 0, 0, &h,
-				       &tid),
+	cr_assert_eq(apc_thread_create(thread_report_id, NULL, 0, 0, &h, &tid),
 		     0);
 	cr_assert_neq(tid, T_POISON);
 	cr_assert_neq(tid, 0);
 	cr_assert_neq(tid, self);
 	cr_assert_eq(apc_thread_id(h), tid);
 	seen = t_wait_exit(h);
-	cr_assert_eq(seen, tid, "thread saw id %u, creator got %u", seen,
-		     tid);
+	cr_assert_eq(seen, tid, "thread saw id %u, creator got %u", seen, tid);
 	cr_assert_eq(apc_thread_id(h), tid);
 	cr_assert_eq(apc_close(h), 0);
 
 	/* tid may be NULL. */
 	h = T_POISON_HANDLE;
-	cr_assert_eq(apc_thread_create(thread_return_99, NULL, 0, 0, &h,
-				       NULL),
+	cr_assert_eq(apc_thread_create(thread_return_99, NULL, 0, 0, &h, NULL),
 		     0);
 	cr_assert_eq(t_join(h), 99);
 
@@ -247,7 +244,7 @@ static uint32_t thread_big_frame(void *arg)
 
 Test(apc_thread, stack_size)
 {
-	static const size_t sizes[] = { 1, 4096, 256 * 1024, 1024 * 1024 };
+	static const size_t sizes[] = {1, 4096, 256 * 1024, 1024 * 1024};
 	unsigned int want = 0, i;
 	apc_handle h = T_POISON_HANDLE;
 
@@ -355,8 +352,7 @@ Test(apc_thread, M6_resume_invalid_handle)
 {
 	uint32_t prev = T_POISON;
 
-	cr_assert_eq(apc_thread_resume(NULL, &prev),
-		     APC_ERROR_INVALID_HANDLE);
+	cr_assert_eq(apc_thread_resume(NULL, &prev), APC_ERROR_INVALID_HANDLE);
 	cr_assert_eq(apc_thread_resume(T_POISON_HANDLE, &prev),
 		     APC_ERROR_INVALID_HANDLE);
 	cr_assert_eq(apc_thread_resume(APC_CURRENT_PROCESS, &prev),
@@ -485,9 +481,10 @@ Test(apc_thread, G11_many_short_threads)
 	t_reset();
 	for (r = 0; r < ROUNDS; r++) {
 		for (i = 0; i < N; i++) {
-			h[i] = t_spawn_flags(thread_return_arg,
-					     (void *)(uintptr_t)(CODE0 + r * N + i),
-					     APC_THREAD_SUSPENDED, NULL);
+			h[i] = t_spawn_flags(
+				thread_return_arg,
+				(void *)(uintptr_t)(CODE0 + r * N + i),
+				APC_THREAD_SUSPENDED, NULL);
 			cr_assert_eq(apc_queue(h[i], t_apc_count, 0), 0);
 			cr_assert_eq(apc_thread_resume(h[i], NULL), 0);
 		}
@@ -525,10 +522,10 @@ Test(apc_thread, C45_all_waiters_released_at_exit)
 
 	/* Even ones wait long; odd ones time out early and leave the list. */
 	for (i = 0; i < N; i++) {
-		w[i] = (struct waiter){ .object = x,
-					.ms = (i & 1) ? 21u + 10u * (unsigned)i
-						      : T_WAIT_MS * 2,
-					.started = &started };
+		w[i] = (struct waiter){.object = x,
+				       .ms = (i & 1) ? 21u + 10u * (unsigned)i
+						     : T_WAIT_MS * 2,
+				       .started = &started};
 		h[i] = t_spawn(thread_waiter, &w[i]);
 	}
 	cr_assert(t_spin_until(&started, N, T_WAIT_MS));

@@ -76,18 +76,18 @@ static apc_handle start_owner(struct owner *o, apc_handle m)
 }
 
 /* Check a WAIT_FAILED result and its error; err is poisoned again. */
-#define assert_failed(r, err, want)                                           \
-	do {                                                                  \
-		cr_assert_eq((r), APC_WAIT_FAILED, "result %#x", (r));        \
-		cr_assert_eq((err), (want), "error %u", (err));               \
-		(err) = T_POISON;                                             \
+#define assert_failed(r, err, want)                                            \
+	do {                                                                   \
+		cr_assert_eq((r), APC_WAIT_FAILED, "result %#x", (r));         \
+		cr_assert_eq((err), (want), "error %u", (err));                \
+		(err) = T_POISON;                                              \
 	} while (0)
 
 /* ---- C1, C2: how many handles -------------------------------------------- */
 
 Test(wait_multiple, C1_count_is_1_to_64)
 {
-	static const uint32_t bad[] = { 0, 65, 100, 0x80000000u, UINT32_MAX };
+	static const uint32_t bad[] = {0, 65, 100, 0x80000000u, UINT32_MAX};
 	apc_handle h[65];
 	HANDLE wh[65];
 	uint32_t err = T_POISON, r;
@@ -258,11 +258,11 @@ Test(wait_multiple, C5_wait_all_acquires_every_object)
 	cr_assert_eq(apc_wait_multiple(4, h, true, 0, false, &err),
 		     APC_WAIT_OBJECT_0);
 	cr_assert_eq(err, T_POISON);
-	cr_assert_eq(t_drain(s), 1);		     /* one count taken */
+	cr_assert_eq(t_drain(s), 1);			/* one count taken */
 	cr_assert_eq(probe_other(m), APC_WAIT_TIMEOUT); /* owned */
 	cr_assert_eq(apc_mutex_release(m), 0);
 	cr_assert_eq(apc_mutex_release(m), APC_ERROR_NOT_OWNER);
-	cr_assert(t_poll0(me)); /* manual: untouched */
+	cr_assert(t_poll0(me));	    /* manual: untouched */
 	cr_assert_not(t_poll0(ae)); /* auto: reset */
 	cr_assert_eq(apc_close(s), 0);
 	cr_assert_eq(apc_close(m), 0);
@@ -321,8 +321,8 @@ Test(wait_multiple, C6_C17_wait_all_holds_nothing_until_complete)
 	apc_handle s = t_semaphore_new(0, 5);
 	apc_handle m = t_mutex_new(true);
 	apc_handle u = t_event_new(false, false);
-	struct multi_waiter w = { .count = 2, .all = true };
-	struct multi_waiter any = { .count = 2, .all = false };
+	struct multi_waiter w = {.count = 2, .all = true};
+	struct multi_waiter any = {.count = 2, .all = false};
 	apc_handle th, tany;
 	int32_t prev = (int32_t)T_POISON;
 	bool known;
@@ -469,9 +469,10 @@ Test(wait_multiple, C8_wait_any_reports_the_abandoned_index)
 
 /* ---- C9: the same object twice ------------------------------------------- */
 
-#define C9_WINE "Wine's server waits on an object twice in a wait-all; " \
-		"MS WaitForMultipleObjectsEx: no duplicates (NT: " \
-		"STATUS_INVALID_PARAMETER_MIX)"
+#define C9_WINE                                                                \
+	"Wine's server waits on an object twice in a wait-all; "               \
+	"MS WaitForMultipleObjectsEx: no duplicates (NT: "                     \
+	"STATUS_INVALID_PARAMETER_MIX)"
 
 Test(wait_multiple, C9_same_object_twice_in_wait_all_fails)
 {
@@ -594,12 +595,10 @@ Test(wait_multiple, C10_invalid_handle_fails_and_changes_nothing)
 				h[first ? 3 : 2] = m;
 				r = apc_wait_multiple(4, h, all, 0, false,
 						      &err);
-				assert_failed(r, err,
-					      APC_ERROR_INVALID_HANDLE);
+				assert_failed(r, err, APC_ERROR_INVALID_HANDLE);
 				r = apc_wait_multiple(4, h, all, 10, true,
 						      &err);
-				assert_failed(r, err,
-					      APC_ERROR_INVALID_HANDLE);
+				assert_failed(r, err, APC_ERROR_INVALID_HANDLE);
 			}
 		}
 	}
@@ -647,9 +646,9 @@ Test(wait_multiple, C11_low_two_handle_bits_are_ignored)
 			     (uintmax_t)bits);
 		cr_assert(t_poll0(ae));
 	}
-	cr_assert_eq(apc_semaphore_release(
-			     (apc_handle)((uintptr_t)s | 2), 1, &prev),
-		     0);
+	cr_assert_eq(
+		apc_semaphore_release((apc_handle)((uintptr_t)s | 2), 1, &prev),
+		0);
 	cr_assert_eq(prev, 1);
 	cr_assert_eq(t_drain(s), 2);
 	cr_assert_eq(err, T_POISON);
@@ -658,14 +657,15 @@ Test(wait_multiple, C11_low_two_handle_bits_are_ignored)
 	cr_assert_eq(apc_close(s), 0);
 }
 
-#define C12_WINE "Wine accepts pseudo-handles in WaitForMultipleObjects; " \
-		 "Windows fails with ERROR_INVALID_HANDLE (k32 sync.c " \
-		 "todo_wine)"
+#define C12_WINE                                                               \
+	"Wine accepts pseudo-handles in WaitForMultipleObjects; "              \
+	"Windows fails with ERROR_INVALID_HANDLE (k32 sync.c "                 \
+	"todo_wine)"
 
 Test(wait_multiple, C12_pseudo_handles)
 {
 	apc_handle me = t_event_new(true, true);
-	apc_handle pseudo[2] = { APC_CURRENT_THREAD, APC_CURRENT_PROCESS };
+	apc_handle pseudo[2] = {APC_CURRENT_THREAD, APC_CURRENT_PROCESS};
 	uint32_t err = T_POISON, r;
 	unsigned int i, all;
 	uint64_t t0;
@@ -705,8 +705,7 @@ Test(wait_multiple, C12_pseudo_handles)
 			err = T_POISON;
 		}
 	}
-	cr_assert_eq(WaitForSingleObject(GetCurrentThread(), 10),
-		     WAIT_TIMEOUT);
+	cr_assert_eq(WaitForSingleObject(GetCurrentThread(), 10), WAIT_TIMEOUT);
 	cr_assert_eq(apc_close(me), 0);
 }
 
@@ -790,7 +789,7 @@ Test(wait_multiple, C15_closing_the_only_handle_under_a_waiter)
 	unsigned int kind;
 
 	for (kind = 0; kind < 3; kind++) {
-		struct closer_waiter w = { .count = kind ? 2 : 1, .ms = 200 };
+		struct closer_waiter w = {.count = kind ? 2 : 1, .ms = 200};
 		apc_handle dup = NULL;
 		apc_handle th;
 		uint32_t code;
@@ -892,9 +891,8 @@ Test(wait_multiple, C16_waiters_are_woken_in_the_order_they_came)
 			/* One at a time; the mutex hands itself on: each
 			 * waiter releases it after logging. */
 			if (kind == 0)
-				cr_assert_eq(apc_semaphore_release(obj, 1,
-								   NULL),
-					     0);
+				cr_assert_eq(
+					apc_semaphore_release(obj, 1, NULL), 0);
 			else if (kind == 1)
 				cr_assert_eq(apc_event_set(obj), 0);
 			else if (i == 0)
@@ -1026,8 +1024,8 @@ static uint32_t thread_at_waiter(void *arg)
 	for (r = 1; r <= at.rounds; r++) {
 		if (!t_spin_until(&at.go, r, 60000))
 			return 1;
-		res = apc_wait_multiple(2, h, true, T_WAIT_MS * t_slack(),
-					true, NULL);
+		res = apc_wait_multiple(2, h, true, T_WAIT_MS * t_slack(), true,
+					NULL);
 		atomic_store(&at.w_result, res);
 		atomic_store(&at.w_back, r);
 		if (res == APC_WAIT_OBJECT_0) {
@@ -1213,8 +1211,8 @@ Test(wait_multiple, C5_C6_wait_all_is_atomic_for_pollers)
 		cr_assert_eq(t_join(poller[i]), 0);
 	cr_assert_eq(atomic_load(&at.odd), 0);
 	cr_assert_eq(atomic_load(&at.apc_runs), rounds);
-	cr_log_info("wait-all atomicity: %u rounds, the waiter won %u",
-		    rounds, by_waiter);
+	cr_log_info("wait-all atomicity: %u rounds, the waiter won %u", rounds,
+		    by_waiter);
 	cr_assert_eq(apc_close(at.a), 0);
 	cr_assert_eq(apc_close(at.b), 0);
 }
@@ -1301,8 +1299,7 @@ static uint32_t thread_stress(void *arg)
 				st_fail(1);
 				break;
 			}
-			if (apc_wait(st.m, 0, false, NULL) !=
-			    APC_WAIT_OBJECT_0)
+			if (apc_wait(st.m, 0, false, NULL) != APC_WAIT_OBJECT_0)
 				st_fail(2);
 			st_m();
 			if (apc_mutex_release(st.m) != 0 ||
@@ -1380,7 +1377,7 @@ static uint32_t thread_stress(void *arg)
 Test(wait_multiple, C18_eight_threads_ten_thousand_operations)
 {
 	apc_handle th[ST_THREADS];
-	uint64_t kinds[6] = { 0 };
+	uint64_t kinds[6] = {0};
 	uint64_t t0 = t_now_ns();
 	unsigned int t, i;
 
@@ -1487,7 +1484,7 @@ static uint32_t thread_b9_waiter(void *arg)
 
 Test(wait_multiple, B9_apc_queued_to_a_wait_all_waiter)
 {
-	struct b9_waiter w = { 0 };
+	struct b9_waiter w = {0};
 	uint32_t tid = 0;
 	apc_handle th;
 
@@ -1593,9 +1590,9 @@ Test(signal_and_wait, C48_signals_then_waits)
 	cr_assert_geq(ms, t_floor_ms(20), "waited %.3f ms", ms);
 	cr_assert(t_poll0(e0));
 	/* The thread pseudo-handle as the wait: never signalled (C12). */
-	cr_assert_eq(apc_signal_and_wait(e0, APC_CURRENT_THREAD, 10, false,
-					 &err),
-		     APC_WAIT_TIMEOUT);
+	cr_assert_eq(
+		apc_signal_and_wait(e0, APC_CURRENT_THREAD, 10, false, &err),
+		APC_WAIT_TIMEOUT);
 	cr_assert(t_poll0(e0));
 	cr_assert_eq(err, T_POISON);
 
@@ -1636,8 +1633,7 @@ static uint32_t thread_pong(void *arg)
 			if (apc_signal_and_wait(pp.pong, pp.ping, ms, i & 1,
 						NULL) != APC_WAIT_OBJECT_0)
 				return 2;
-		} else if ((semaphores ? apc_semaphore_release(pp.pong, 1,
-								NULL)
+		} else if ((semaphores ? apc_semaphore_release(pp.pong, 1, NULL)
 				       : apc_event_set(pp.pong)) != 0) {
 			return 3;
 		}
@@ -1655,8 +1651,10 @@ Test(signal_and_wait, C48_C18_ping_pong_ten_thousand_round_trips)
 		uint32_t ms = T_WAIT_MS * t_slack();
 		apc_handle th;
 
-		pp.ping = kind ? t_semaphore_new(0, 1) : t_event_new(false, false);
-		pp.pong = kind ? t_semaphore_new(0, 1) : t_event_new(false, false);
+		pp.ping = kind ? t_semaphore_new(0, 1)
+			       : t_event_new(false, false);
+		pp.pong = kind ? t_semaphore_new(0, 1)
+			       : t_event_new(false, false);
 		atomic_store(&pp.partner_rounds, 0);
 		th = t_spawn(thread_pong, kind ? &pp : NULL);
 		for (i = 0; i < PP_ROUNDS; i++) {

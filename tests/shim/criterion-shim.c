@@ -306,7 +306,7 @@ static bool child_command_line(wchar_t *cmd, size_t cap, const wchar_t *exe,
 			       const struct t_cr_test *t)
 {
 	static const char opt[] = "--t-cr-run=";
-	const char *parts[] = { opt, t->suite, "/", t->name };
+	const char *parts[] = {opt, t->suite, "/", t->name};
 	size_t n = 0;
 	unsigned int i;
 	const char *c;

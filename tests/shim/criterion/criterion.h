@@ -61,28 +61,26 @@ void t_cr_deviation_end(void);
 
 /* Test(suite, name): the trailing 0 keeps the variadic part non-empty. */
 #define Test(...) T_CR_TEST_(__VA_ARGS__, 0)
-#define T_CR_TEST_(suite, name, ...)                                          \
-	static void t_cr_fn_##suite##_##name(void);                           \
-	static struct t_cr_test t_cr_test_##suite##_##name = {                \
-		#suite, #name, t_cr_fn_##suite##_##name, NULL                 \
-	};                                                                    \
-	__attribute__((constructor)) static void                              \
-		t_cr_reg_##suite##_##name(void)                               \
-	{                                                                     \
-		t_cr_register_test(&t_cr_test_##suite##_##name);              \
-	}                                                                     \
+#define T_CR_TEST_(suite, name, ...)                                           \
+	static void t_cr_fn_##suite##_##name(void);                            \
+	static struct t_cr_test t_cr_test_##suite##_##name = {                 \
+		#suite, #name, t_cr_fn_##suite##_##name, NULL};                \
+	__attribute__((constructor)) static void t_cr_reg_##suite##_##name(    \
+		void)                                                          \
+	{                                                                      \
+		t_cr_register_test(&t_cr_test_##suite##_##name);               \
+	}                                                                      \
 	static void t_cr_fn_##suite##_##name(void)
 
 /* TestSuite(suite, .timeout = N): the trailing 0 fills unused_. */
 #define TestSuite(...) T_CR_SUITE_(__VA_ARGS__, 0)
-#define T_CR_SUITE_(suite, ...)                                               \
-	static struct t_cr_suite t_cr_suite_##suite = {                       \
-		#suite, { __VA_ARGS__ }, NULL                                 \
-	};                                                                    \
-	__attribute__((constructor)) static void t_cr_sreg_##suite(void)      \
-	{                                                                     \
-		t_cr_register_suite(&t_cr_suite_##suite);                     \
-	}                                                                     \
+#define T_CR_SUITE_(suite, ...)                                                \
+	static struct t_cr_suite t_cr_suite_##suite = {                        \
+		#suite, {__VA_ARGS__}, NULL};                                  \
+	__attribute__((constructor)) static void t_cr_sreg_##suite(void)       \
+	{                                                                      \
+		t_cr_register_suite(&t_cr_suite_##suite);                      \
+	}                                                                      \
 	struct t_cr_swallow_semicolon_##suite
 
 /* Argument pickers; callers append a filler so `...` is never empty. */
@@ -91,62 +89,62 @@ void t_cr_deviation_end(void);
 #define T_CR_R1(a, ...) __VA_ARGS__
 #define T_CR_R2(a, b, ...) __VA_ARGS__
 
-#define T_CR_CHECK(fatal, cond, expr, ...)                                    \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			t_cr_fail(fatal, __FILE__, __LINE__, expr,            \
-				  __VA_ARGS__);                               \
+#define T_CR_CHECK(fatal, cond, expr, ...)                                     \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			t_cr_fail(fatal, __FILE__, __LINE__, expr,             \
+				  __VA_ARGS__);                                \
 	} while (0)
 
 /* text: the macro's arguments as written, stringized before expansion. */
-#define T_CR_UN(fatal, pre, post, text, ...)                                  \
-	T_CR_CHECK(fatal, pre(T_CR_A1(__VA_ARGS__, 0)) post, text,            \
+#define T_CR_UN(fatal, pre, post, text, ...)                                   \
+	T_CR_CHECK(fatal, pre(T_CR_A1(__VA_ARGS__, 0)) post, text,             \
 		   T_CR_R1(__VA_ARGS__, ""))
 
-#define T_CR_BIN(fatal, op, text, ...)                                        \
-	T_CR_CHECK(fatal,                                                     \
-		   (T_CR_A1(__VA_ARGS__, 0)) op(T_CR_A2(__VA_ARGS__, 0, 0)),  \
+#define T_CR_BIN(fatal, op, text, ...)                                         \
+	T_CR_CHECK(fatal,                                                      \
+		   (T_CR_A1(__VA_ARGS__, 0))op(T_CR_A2(__VA_ARGS__, 0, 0)),    \
 		   text, T_CR_R2(__VA_ARGS__, ""))
 
 #define cr_assert(...) T_CR_UN(true, , , #__VA_ARGS__, __VA_ARGS__)
-#define cr_assert_not(...)                                                    \
+#define cr_assert_not(...)                                                     \
 	T_CR_UN(true, !, , "!(" #__VA_ARGS__ ")", __VA_ARGS__)
-#define cr_assert_null(...)                                                   \
+#define cr_assert_null(...)                                                    \
 	T_CR_UN(true, , == NULL, "null(" #__VA_ARGS__ ")", __VA_ARGS__)
-#define cr_assert_not_null(...)                                               \
+#define cr_assert_not_null(...)                                                \
 	T_CR_UN(true, , != NULL, "not_null(" #__VA_ARGS__ ")", __VA_ARGS__)
-#define cr_assert_eq(...)                                                     \
+#define cr_assert_eq(...)                                                      \
 	T_CR_BIN(true, ==, "eq(" #__VA_ARGS__ ")", __VA_ARGS__)
-#define cr_assert_neq(...)                                                    \
+#define cr_assert_neq(...)                                                     \
 	T_CR_BIN(true, !=, "neq(" #__VA_ARGS__ ")", __VA_ARGS__)
 #define cr_assert_lt(...) T_CR_BIN(true, <, "lt(" #__VA_ARGS__ ")", __VA_ARGS__)
-#define cr_assert_leq(...)                                                    \
+#define cr_assert_leq(...)                                                     \
 	T_CR_BIN(true, <=, "leq(" #__VA_ARGS__ ")", __VA_ARGS__)
 #define cr_assert_gt(...) T_CR_BIN(true, >, "gt(" #__VA_ARGS__ ")", __VA_ARGS__)
-#define cr_assert_geq(...)                                                    \
+#define cr_assert_geq(...)                                                     \
 	T_CR_BIN(true, >=, "geq(" #__VA_ARGS__ ")", __VA_ARGS__)
 /* The message, if any, must start with a string literal. */
-#define cr_assert_fail(...)                                                   \
+#define cr_assert_fail(...)                                                    \
 	t_cr_fail(true, __FILE__, __LINE__, "cr_assert_fail", "" __VA_ARGS__)
 
 #define cr_expect(...) T_CR_UN(false, , , #__VA_ARGS__, __VA_ARGS__)
-#define cr_expect_not(...)                                                    \
+#define cr_expect_not(...)                                                     \
 	T_CR_UN(false, !, , "!(" #__VA_ARGS__ ")", __VA_ARGS__)
-#define cr_expect_null(...)                                                   \
+#define cr_expect_null(...)                                                    \
 	T_CR_UN(false, , == NULL, "null(" #__VA_ARGS__ ")", __VA_ARGS__)
-#define cr_expect_not_null(...)                                               \
+#define cr_expect_not_null(...)                                                \
 	T_CR_UN(false, , != NULL, "not_null(" #__VA_ARGS__ ")", __VA_ARGS__)
-#define cr_expect_eq(...)                                                     \
+#define cr_expect_eq(...)                                                      \
 	T_CR_BIN(false, ==, "eq(" #__VA_ARGS__ ")", __VA_ARGS__)
-#define cr_expect_neq(...)                                                    \
+#define cr_expect_neq(...)                                                     \
 	T_CR_BIN(false, !=, "neq(" #__VA_ARGS__ ")", __VA_ARGS__)
-#define cr_expect_lt(...)                                                     \
+#define cr_expect_lt(...)                                                      \
 	T_CR_BIN(false, <, "lt(" #__VA_ARGS__ ")", __VA_ARGS__)
-#define cr_expect_leq(...)                                                    \
+#define cr_expect_leq(...)                                                     \
 	T_CR_BIN(false, <=, "leq(" #__VA_ARGS__ ")", __VA_ARGS__)
-#define cr_expect_gt(...)                                                     \
+#define cr_expect_gt(...)                                                      \
 	T_CR_BIN(false, >, "gt(" #__VA_ARGS__ ")", __VA_ARGS__)
-#define cr_expect_geq(...)                                                    \
+#define cr_expect_geq(...)                                                     \
 	T_CR_BIN(false, >=, "geq(" #__VA_ARGS__ ")", __VA_ARGS__)
 
 /* Ends the test as skipped; the message must start with a literal. */
