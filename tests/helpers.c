@@ -273,14 +273,28 @@ void t_log_reset(void)
 	atomic_store(&log_len, 0);
 }
 
+/*
+ * Appends are serialised by a small spin lock, and the length is
+ * published after the entry: a reader that sees n entries sees all n
+ * values (an earlier version bumped the length first, and a reader could
+ * catch an entry not yet written).
+ */
+static atomic_flag log_lock = ATOMIC_FLAG_INIT;
+
 void t_log_push(uintptr_t value)
 {
-	unsigned int i = atomic_fetch_add(&log_len, 1);
+	uint32_t tid = apc_thread_id(APC_CURRENT_THREAD);
+	unsigned int i;
 
-	if (i >= T_LOG_MAX)
-		return;
-	atomic_store(&log_value[i], value);
-	atomic_store(&log_tid[i], apc_thread_id(APC_CURRENT_THREAD));
+	while (atomic_flag_test_and_set(&log_lock))
+		;
+	i = atomic_load(&log_len);
+	if (i < T_LOG_MAX) {
+		atomic_store(&log_value[i], value);
+		atomic_store(&log_tid[i], tid);
+	}
+	atomic_store(&log_len, i + 1);
+	atomic_flag_clear(&log_lock);
 }
 
 unsigned int t_log_len(void)
