@@ -356,11 +356,22 @@ static enum result run_one(const struct t_cr_test *t)
 
 	fflush(stdout);
 	fflush(stderr);
-	if (!CreateProcessW(exe, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si,
-			    &pi)) {
-		fprintf(stderr, "[----] %s::%s: CreateProcess: error %lu\n",
-			t->suite, t->name, GetLastError());
-		return FAILED;
+	/*
+	 * Wine's CreateProcess now and then fails with ERROR_INTERNAL_ERROR
+	 * (1359) when processes come and go fast; the test has not started
+	 * then, so starting it again is fair.  Three tries, 100 ms apart.
+	 */
+	for (int attempt = 1;; attempt++) {
+		if (CreateProcessW(exe, cmd, NULL, NULL, TRUE, 0, NULL, NULL,
+				   &si, &pi))
+			break;
+		if (attempt == 3) {
+			fprintf(stderr,
+				"[----] %s::%s: CreateProcess: error %lu\n",
+				t->suite, t->name, GetLastError());
+			return FAILED;
+		}
+		Sleep(100);
 	}
 	CloseHandle(pi.hThread);
 
