@@ -30,12 +30,31 @@
 #define APC_ERROR_ACCESS_DENIED 5u
 #define APC_ERROR_INVALID_HANDLE 6u
 #define APC_ERROR_NOT_ENOUGH_MEMORY 8u
+#define APC_ERROR_TOO_MANY_OPEN_FILES 4u
 #define APC_ERROR_GEN_FAILURE 31u
+#define APC_ERROR_HANDLE_EOF 38u
 #define APC_ERROR_NOT_SUPPORTED 50u
+#define APC_ERROR_FILE_EXISTS 80u
 #define APC_ERROR_INVALID_PARAMETER 87u
+#define APC_ERROR_BROKEN_PIPE 109u
+#define APC_ERROR_DISK_FULL 112u
+#define APC_ERROR_SEM_TIMEOUT 121u
+#define APC_ERROR_INVALID_NAME 123u
+#define APC_ERROR_ALREADY_EXISTS 183u
+#define APC_ERROR_PIPE_BUSY 231u
+#define APC_ERROR_NO_DATA 232u
+#define APC_ERROR_MORE_DATA 234u
 #define APC_ERROR_NOT_OWNER 288u
 #define APC_ERROR_TOO_MANY_POSTS 298u
+#define APC_ERROR_PIPE_CONNECTED 535u
 #define APC_ERROR_MUTANT_LIMIT_EXCEEDED 587u
+#define APC_ERROR_ABANDONED_WAIT_0 735u
+#define APC_ERROR_OPERATION_ABORTED 995u
+#define APC_ERROR_IO_INCOMPLETE 996u
+#define APC_ERROR_IO_PENDING 997u
+#define APC_ERROR_NOACCESS 998u
+#define APC_ERROR_NOT_FOUND 1168u
+#define APC_ERROR_INVALID_USER_BUFFER 1784u
 
 /* X(name, message): the names and messages of the values above. */
 #define APC_STATUS_MAP(X)                                                      \
@@ -49,12 +68,31 @@
 	X(ERROR_ACCESS_DENIED, "access is denied")                             \
 	X(ERROR_INVALID_HANDLE, "the handle is invalid")                       \
 	X(ERROR_NOT_ENOUGH_MEMORY, "not enough memory")                        \
+	X(ERROR_TOO_MANY_OPEN_FILES, "too many open files")                    \
 	X(ERROR_GEN_FAILURE, "the thread has ended")                           \
+	X(ERROR_HANDLE_EOF, "reached the end of the file")                     \
 	X(ERROR_NOT_SUPPORTED, "the request is not supported")                 \
+	X(ERROR_FILE_EXISTS, "the file exists")                                \
 	X(ERROR_INVALID_PARAMETER, "the parameter is incorrect")               \
+	X(ERROR_BROKEN_PIPE, "the pipe has been ended")                        \
+	X(ERROR_DISK_FULL, "there is not enough space on the disk")            \
+	X(ERROR_SEM_TIMEOUT, "the time-out period expired")                    \
+	X(ERROR_INVALID_NAME, "the name is not valid")                         \
+	X(ERROR_ALREADY_EXISTS, "the object already exists")                   \
+	X(ERROR_PIPE_BUSY, "all pipe instances are busy")                      \
+	X(ERROR_NO_DATA, "the pipe is being closed")                           \
+	X(ERROR_MORE_DATA, "more data is available")                           \
 	X(ERROR_NOT_OWNER, "the caller does not own the mutex")                \
 	X(ERROR_TOO_MANY_POSTS, "the semaphore would pass its maximum")        \
-	X(ERROR_MUTANT_LIMIT_EXCEEDED, "the mutex recursion count is full")
+	X(ERROR_PIPE_CONNECTED, "a client is already connected")               \
+	X(ERROR_MUTANT_LIMIT_EXCEEDED, "the mutex recursion count is full")    \
+	X(ERROR_ABANDONED_WAIT_0, "the completion port was closed")            \
+	X(ERROR_OPERATION_ABORTED, "the I/O operation was cancelled")          \
+	X(ERROR_IO_INCOMPLETE, "the I/O operation has not finished")           \
+	X(ERROR_IO_PENDING, "the I/O operation is in progress")                \
+	X(ERROR_NOACCESS, "invalid access to a memory location")               \
+	X(ERROR_NOT_FOUND, "nothing was found to cancel")                      \
+	X(ERROR_INVALID_USER_BUFFER, "too many I/O requests are outstanding")
 
 APC_BEGIN_DECLS
 
