@@ -4,7 +4,7 @@
  *
  * Contract: C35-C43 (mutexes), C47 (the owner's thread handle signals
  * after its mutexes are abandoned), B8 (an APC-ended wait acquires no
- * mutex).  C44 (recursion overflow) is not reached; see the test.
+ * mutex).  C44 (recursion overflow) is in test-hooks.c: see C44 below.
  *
  * Who owns a mutex is read from outside: another thread's 0 ms wait
  * (probe_other) times out while someone owns it, and otherwise acquires
@@ -600,21 +600,12 @@ Test(mutex, C43_owned_mutex_counts_as_signalled_in_wait_all)
 
 /* ---- C44: recursion overflow --------------------------------------------- */
 
-#ifndef _WIN32
 /*
  * [apcrt] decision: Windows raises STATUS_MUTANT_LIMIT_EXCEEDED instead.
- * The limit is 2^32 - 1 recursions on POSIX (0x7fffffff on Windows):
- * reaching it takes some four billion waits, and there is no test hook
- * to set the count.  The check is in any_check/all_check_and_queue
- * (src/posix/wait.c); this test stays as a visible skip until a hook
- * exists.
+ * The limit is 2^32 - 1 recursions on POSIX (0x7fffffff on Windows);
+ * the test sets the count with an engine hook, so it lives in
+ * tests/test-hooks.c (suite posix).
  */
-Test(mutex, C44_recursion_overflow_fails_with_587)
-{
-	cr_skip_test("C44 needs a test hook to set the recursion count "
-		     "(2^32 - 1 waits otherwise)");
-}
-#endif /* !_WIN32 */
 
 /* ---- B8: an APC-ended wait acquires no mutex ----------------------------- */
 

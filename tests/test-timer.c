@@ -5,7 +5,7 @@
  * queued.
  *
  * Contract: D1-D17, D19-D23.  D18 (absolute due times follow the wall
- * clock) is a visible skip: see D18 below.
+ * clock) needs a clock hook: tests/test-hooks.c.
  *
  * Timing as in test-sleep.c: lower bounds are strict and come from
  * t_floor_ms() (never early on POSIX, D21 [apcrt]; one clock tick early
@@ -1386,17 +1386,10 @@ Test(timer, D17_other_waiter_and_setter_routine_both_notified)
 
 /*
  * Windows moves outstanding absolute timers when the system time is set
- * (D18).  apcrt converts an absolute due time to the monotonic clock when
- * the timer is set, so a later change of the wall clock does not move it:
- * the documented difference in <apc/timer.h> (apc_timer_set).  Checking
- * either behaviour needs a hook to move the wall clock, which apcrt does
- * not have (and moving the system clock on Windows needs a privilege).
+ * (D18).  Checking it means moving the wall clock: apcrt's tests do that
+ * with an engine hook (tests/test-hooks.c, suite posix); on Windows it
+ * needs a privilege, so there is no portable test.
  */
-Test(timer, D18_absolute_due_time_follows_wall_clock)
-{
-	cr_skip_test("D18 needs a wall-clock hook; apcrt converts absolute "
-		     "due times to the monotonic clock (apc/timer.h)");
-}
 
 /* ---- D19: fResume -------------------------------------------------------- */
 

@@ -51,9 +51,10 @@ APC_API uint32_t apc_timer_create(bool manual_reset, apc_handle *out);
  * alertable waits, and not at all once that thread has ended (D15).
  * A timer never fires before its due time (D21).
  *
- * Absolute due times are converted to the monotonic clock when the timer
- * is set: unlike Windows (D18), a later change of the wall clock does not
- * move them.
+ * An absolute due time follows the wall clock until the timer first
+ * fires: if the system time is set meanwhile, the timer fires by the new
+ * time (D18).  After that first expiry a period runs on the monotonic
+ * clock.  Relative due times never follow the wall clock.
  *
  * Returns 0, APC_ERROR_INVALID_PARAMETER (period_ms < 0, D4) or
  * APC_ERROR_INVALID_HANDLE (not a timer, D22).

@@ -370,6 +370,15 @@ void apc__object_wake(struct apc__object *obj);
 bool apc__timer_signalled(struct apc__object *obj);
 void apc__timer_acquire(struct apc__object *obj);
 
+/*
+ * Test hooks (tests/test-hooks.c).  apc__clock_test_shift moves apcrt's
+ * wall clock by delta (100 ns units) as if the system time had been set
+ * (D18).  apc__mutex_test_set_recursion sets the recursion count of a
+ * mutex the calling thread owns (C44); returns 0 or the error.
+ */
+void apc__clock_test_shift(int64_t delta);
+uint32_t apc__mutex_test_set_recursion(apc_handle mutex, uint32_t count);
+
 /* At thread exit: abandon every mutex t owns (contract C40). */
 void apc__mutexes_abandon(struct apc__thread *t);
 

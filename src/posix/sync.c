@@ -420,6 +420,27 @@ uint32_t apc_mutex_release(apc_handle mutex)
 	return st;
 }
 
+uint32_t apc__mutex_test_set_recursion(apc_handle mutex, uint32_t count)
+{
+	struct apc__thread *t = apc__thread_current_noadopt();
+	struct apc__mutex *m;
+	struct apc__pin pin;
+	uint32_t st = 0;
+	bool all;
+
+	m = (struct apc__mutex *)apc__handle_pin(mutex, APC__TYPE_MUTEX, &pin);
+	if (!m)
+		return APC_ERROR_INVALID_HANDLE;
+	all = apc__object_lock(&m->hdr);
+	if (!t || m->owner != t || count == 0)
+		st = APC_ERROR_NOT_OWNER;
+	else
+		m->recursion = count;
+	apc__object_unlock(&m->hdr, all);
+	apc__handle_unpin(&pin);
+	return st;
+}
+
 void apc__mutexes_abandon(struct apc__thread *t)
 {
 	for (;;) {

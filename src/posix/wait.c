@@ -200,22 +200,23 @@ static int64_t all_check_and_queue(struct apc__wait *w, bool queue,
 	apc__lock_take(&apc__wait_all_lock);
 	for (i = 0; i < w->count; i++)
 		apc__lock_take(&w->objs[i]->lock);
-	for (i = 0; i < w->count && all; i++)
-		all = apc__object_signalled(w->objs[i], w->thread);
-	if (all) {
-		for (i = 0; i < w->count; i++) {
-			struct apc__object *o = w->objs[i];
+	for (i = 0; i < w->count; i++) {
+		struct apc__object *o = w->objs[i];
 
-			/* Only a full mutex count fails, and it reads as
-			 * unsignalled; check it before acquiring anything. */
-			if (o->type == APC__TYPE_MUTEX &&
-			    ((struct apc__mutex *)o)->owner == w->thread &&
-			    ((struct apc__mutex *)o)->recursion == UINT32_MAX) {
-				*error = APC_ERROR_MUTANT_LIMIT_EXCEEDED;
-				r = APC_WAIT_FAILED;
-				goto out;
-			}
+		/* A mutex we own with a full count reads as unsignalled,
+		 * and fails the wait whatever the other objects' state (as
+		 * the NT kernel raises as soon as its scan meets it). */
+		if (o->type == APC__TYPE_MUTEX &&
+		    ((struct apc__mutex *)o)->owner == w->thread &&
+		    ((struct apc__mutex *)o)->recursion == UINT32_MAX) {
+			*error = APC_ERROR_MUTANT_LIMIT_EXCEEDED;
+			r = APC_WAIT_FAILED;
+			goto out;
 		}
+		if (all)
+			all = apc__object_signalled(o, w->thread);
+	}
+	if (all) {
 		for (i = 0; i < w->count; i++)
 			apc__object_acquire(w->objs[i], w->thread, &abandoned);
 		r = abandoned ? APC_WAIT_ABANDONED_0 : APC_WAIT_OBJECT_0;
