@@ -31,6 +31,8 @@ setup build-debug
 run build-debug
 echo "=== build-debug, waits without spinning (APC_SPIN_NS=0) ==="
 meson test -C build-debug --setup=nospin --print-errorlogs || status=1
+echo "=== build-debug, the fallback I/O engine (APC_ENGINE=fallback) ==="
+meson test -C build-debug --setup=fallback --print-errorlogs || status=1
 
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -54,6 +56,7 @@ passed=0
 failed=0
 for log in build-debug/meson-logs/testlog.txt \
 	build-debug/meson-logs/testlog-nospin.txt \
+	build-debug/meson-logs/testlog-fallback.txt \
 	build-asan/meson-logs/testlog.txt build-tsan/meson-logs/testlog.txt \
 	build-win/meson-logs/testlog.txt; do
 	[ -f "$log" ] || continue

@@ -12,5 +12,7 @@
 #include "thread.h"
 #include "sync.h"
 #include "timer.h"
+#include "io.h"
+#include "port.h"
 
 #endif /* APC_APC_H */

@@ -22,6 +22,7 @@
 #include <windows.h>
 #else /* !_WIN32 */
 
+#include <stdlib.h>
 #include <wchar.h>
 
 #include "apc.h"
@@ -540,6 +541,377 @@ static inline VOID GetSystemTimeAsFileTime(LPFILETIME lpSystemTimeAsFileTime)
 #else
 #define CreateWaitableTimer CreateWaitableTimerA
 #endif
+
+/* ---- files, pipes and overlapped I/O ----------------------------------- */
+
+/*
+ * Contract sections E, N1-N2.  OVERLAPPED is apc_overlapped (the Win32
+ * layout and member names), and a completion routine has apc_io_fn's
+ * shape, so both pass through unchanged.
+ */
+typedef ULONG *PULONG;
+typedef ULONG_PTR *PULONG_PTR;
+typedef apc_overlapped OVERLAPPED, *LPOVERLAPPED;
+typedef apc_overlapped_entry OVERLAPPED_ENTRY, *LPOVERLAPPED_ENTRY;
+typedef VOID(WINAPI *LPOVERLAPPED_COMPLETION_ROUTINE)(
+	DWORD dwErrorCode, DWORD dwNumberOfBytesTransfered,
+	LPOVERLAPPED lpOverlapped);
+
+#define ERROR_TOO_MANY_OPEN_FILES APC_ERROR_TOO_MANY_OPEN_FILES
+#define ERROR_HANDLE_EOF APC_ERROR_HANDLE_EOF
+#define ERROR_FILE_EXISTS APC_ERROR_FILE_EXISTS
+#define ERROR_BROKEN_PIPE APC_ERROR_BROKEN_PIPE
+#define ERROR_DISK_FULL APC_ERROR_DISK_FULL
+#define ERROR_SEM_TIMEOUT APC_ERROR_SEM_TIMEOUT
+#define ERROR_INVALID_NAME APC_ERROR_INVALID_NAME
+#define ERROR_ALREADY_EXISTS APC_ERROR_ALREADY_EXISTS
+#define ERROR_PIPE_BUSY APC_ERROR_PIPE_BUSY
+#define ERROR_NO_DATA APC_ERROR_NO_DATA
+#define ERROR_MORE_DATA APC_ERROR_MORE_DATA
+#define ERROR_PIPE_CONNECTED APC_ERROR_PIPE_CONNECTED
+#define ERROR_ABANDONED_WAIT_0 APC_ERROR_ABANDONED_WAIT_0
+#define ERROR_OPERATION_ABORTED APC_ERROR_OPERATION_ABORTED
+#define ERROR_IO_INCOMPLETE APC_ERROR_IO_INCOMPLETE
+#define ERROR_IO_PENDING APC_ERROR_IO_PENDING
+#define ERROR_NOACCESS APC_ERROR_NOACCESS
+#define ERROR_NOT_FOUND APC_ERROR_NOT_FOUND
+#define ERROR_INVALID_USER_BUFFER APC_ERROR_INVALID_USER_BUFFER
+
+/*
+ * NT statuses as OVERLAPPED.Internal holds them.  The first seven come
+ * from <windows.h> on Windows, the others from <ntstatus.h>.
+ */
+#define STATUS_WAIT_0 ((DWORD)APC_WAIT_OBJECT_0)
+#define STATUS_ABANDONED_WAIT_0 ((DWORD)APC_WAIT_ABANDONED_0)
+#define STATUS_USER_APC ((DWORD)APC_WAIT_IO_COMPLETION)
+#define STATUS_TIMEOUT ((DWORD)APC_WAIT_TIMEOUT)
+#define STATUS_PENDING ((DWORD)APC_STATUS_PENDING)
+#define STATUS_INVALID_HANDLE ((DWORD)APC_STATUS_INVALID_HANDLE)
+#define STATUS_INVALID_PARAMETER ((DWORD)APC_STATUS_INVALID_PARAMETER)
+#define STATUS_SUCCESS ((DWORD)APC_STATUS_SUCCESS)
+#define STATUS_END_OF_FILE ((DWORD)APC_STATUS_END_OF_FILE)
+#define STATUS_ACCESS_DENIED ((DWORD)APC_STATUS_ACCESS_DENIED)
+#define STATUS_CANCELLED ((DWORD)APC_STATUS_CANCELLED)
+#define STATUS_PIPE_BROKEN ((DWORD)APC_STATUS_PIPE_BROKEN)
+
+#define GENERIC_READ APC_GENERIC_READ
+#define GENERIC_WRITE APC_GENERIC_WRITE
+#define FILE_SHARE_READ 0x00000001u
+#define FILE_SHARE_WRITE 0x00000002u
+#define FILE_SHARE_DELETE 0x00000004u
+#define CREATE_NEW APC_CREATE_NEW
+#define CREATE_ALWAYS APC_CREATE_ALWAYS
+#define OPEN_EXISTING APC_OPEN_EXISTING
+#define OPEN_ALWAYS APC_OPEN_ALWAYS
+#define TRUNCATE_EXISTING APC_TRUNCATE_EXISTING
+#define FILE_FLAG_OVERLAPPED APC_FILE_FLAG_OVERLAPPED
+/* Accepted and ignored: attributes and caching hints. */
+#define FILE_ATTRIBUTE_NORMAL 0x00000080u
+#define FILE_FLAG_NO_BUFFERING 0x20000000u
+#define FILE_FLAG_RANDOM_ACCESS 0x10000000u
+#define FILE_FLAG_SEQUENTIAL_SCAN 0x08000000u
+
+/* HasOverlappedIoCompleted (E5), a macro as in Win32. */
+#define HasOverlappedIoCompleted(lpOverlapped) apc_overlapped_done(lpOverlapped)
+
+/*
+ * The path of CreateFileW as UTF-8, on the heap (free it); NULL with
+ * *status set (ERROR_INVALID_NAME for a lone surrogate or a value beyond
+ * U+10FFFF, ERROR_NOT_ENOUGH_MEMORY).  WCHAR is UTF-32 on Linux and
+ * UTF-16 where wchar_t has 16 bits.
+ */
+static inline char *apc__win_utf8(LPCWSTR w, uint32_t *status)
+{
+	size_t len = 0, i;
+	char *s, *p;
+
+	while (w[len])
+		len++;
+	s = (char *)malloc(len * 4 + 1);
+	if (!s) {
+		*status = APC_ERROR_NOT_ENOUGH_MEMORY;
+		return NULL;
+	}
+	p = s;
+	for (i = 0; i < len; i++) {
+		uint32_t c = (uint32_t)w[i];
+		uint32_t d = (uint32_t)w[i + 1];
+
+		if (sizeof(WCHAR) == 2 && c >= 0xD800u && c < 0xDC00u &&
+		    d >= 0xDC00u && d < 0xE000u) {
+			c = 0x10000u + ((c - 0xD800u) << 10) + (d - 0xDC00u);
+			i++;
+		}
+		if ((c >= 0xD800u && c < 0xE000u) || c > 0x10FFFFu) {
+			free(s);
+			*status = APC_ERROR_INVALID_NAME;
+			return NULL;
+		}
+		if (c < 0x80u) {
+			*p++ = (char)c;
+		} else if (c < 0x800u) {
+			*p++ = (char)(0xC0u | (c >> 6));
+			*p++ = (char)(0x80u | (c & 0x3Fu));
+		} else if (c < 0x10000u) {
+			*p++ = (char)(0xE0u | (c >> 12));
+			*p++ = (char)(0x80u | ((c >> 6) & 0x3Fu));
+			*p++ = (char)(0x80u | (c & 0x3Fu));
+		} else {
+			*p++ = (char)(0xF0u | (c >> 18));
+			*p++ = (char)(0x80u | ((c >> 12) & 0x3Fu));
+			*p++ = (char)(0x80u | ((c >> 6) & 0x3Fu));
+			*p++ = (char)(0x80u | (c & 0x3Fu));
+		}
+	}
+	*p = '\0';
+	return s;
+}
+
+/*
+ * CreateFile on apc_file_open: regular files only (named pipes are not
+ * there yet).  Access rights other than GENERIC_READ and GENERIC_WRITE,
+ * the sharing mode (POSIX files are always shared), the security
+ * attributes (apcrt handles are never inherited), the template and every
+ * flag but FILE_FLAG_OVERLAPPED are ignored.  As in Win32, CREATE_ALWAYS
+ * and OPEN_ALWAYS set the last error to ERROR_ALREADY_EXISTS when the
+ * file was there and to 0 when it was made; a file that appears between
+ * the two steps of OPEN_ALWAYS reads as made.
+ */
+static inline HANDLE apc__win_create_file(const char *path, DWORD access,
+					  DWORD disposition, DWORD flags)
+{
+	HANDLE h = NULL;
+	uint32_t acc = access & (APC_GENERIC_READ | APC_GENERIC_WRITE);
+	uint32_t fl = flags & APC_FILE_FLAG_OVERLAPPED;
+	uint32_t existed = APC_ERROR_SUCCESS;
+	uint32_t st;
+
+	if (disposition == APC_CREATE_ALWAYS) {
+		st = apc_file_open(path, acc, APC_CREATE_NEW, fl, &h);
+		if (st == APC_ERROR_FILE_EXISTS) {
+			existed = APC_ERROR_ALREADY_EXISTS;
+			st = apc_file_open(path, acc, APC_CREATE_ALWAYS, fl,
+					   &h);
+		}
+	} else if (disposition == APC_OPEN_ALWAYS) {
+		st = apc_file_open(path, acc, APC_OPEN_EXISTING, fl, &h);
+		if (st == APC_ERROR_SUCCESS)
+			existed = APC_ERROR_ALREADY_EXISTS;
+		else if (st == APC_ERROR_FILE_NOT_FOUND)
+			st = apc_file_open(path, acc, APC_OPEN_ALWAYS, fl, &h);
+	} else {
+		st = apc_file_open(path, acc, disposition, fl, &h);
+	}
+	if (st != APC_ERROR_SUCCESS) {
+		apc_set_last_error(st);
+		return INVALID_HANDLE_VALUE;
+	}
+	if (disposition == APC_CREATE_ALWAYS || disposition == APC_OPEN_ALWAYS)
+		apc_set_last_error(existed);
+	return h;
+}
+
+static inline HANDLE CreateFileA(LPCSTR lpFileName, DWORD dwDesiredAccess,
+				 DWORD dwShareMode,
+				 LPSECURITY_ATTRIBUTES lpSecurityAttributes,
+				 DWORD dwCreationDisposition,
+				 DWORD dwFlagsAndAttributes,
+				 HANDLE hTemplateFile)
+{
+	(void)dwShareMode;
+	(void)lpSecurityAttributes;
+	(void)hTemplateFile;
+	return apc__win_create_file(lpFileName, dwDesiredAccess,
+				    dwCreationDisposition,
+				    dwFlagsAndAttributes);
+}
+
+static inline HANDLE CreateFileW(LPCWSTR lpFileName, DWORD dwDesiredAccess,
+				 DWORD dwShareMode,
+				 LPSECURITY_ATTRIBUTES lpSecurityAttributes,
+				 DWORD dwCreationDisposition,
+				 DWORD dwFlagsAndAttributes,
+				 HANDLE hTemplateFile)
+{
+	uint32_t st = APC_ERROR_INVALID_PARAMETER;
+	char *path = lpFileName ? apc__win_utf8(lpFileName, &st) : NULL;
+	HANDLE h;
+
+	(void)dwShareMode;
+	(void)lpSecurityAttributes;
+	(void)hTemplateFile;
+	if (!path) {
+		apc_set_last_error(st);
+		return INVALID_HANDLE_VALUE;
+	}
+	h = apc__win_create_file(path, dwDesiredAccess, dwCreationDisposition,
+				 dwFlagsAndAttributes);
+	free(path);
+	return h;
+}
+
+/*
+ * CreatePipe (N1).  The security attributes are ignored.  On POSIX both
+ * ends also take overlapped operations; that does not port back to
+ * Windows, where they are synchronous.
+ */
+static inline BOOL CreatePipe(PHANDLE hReadPipe, PHANDLE hWritePipe,
+			      LPSECURITY_ATTRIBUTES lpPipeAttributes,
+			      DWORD nSize)
+{
+	(void)lpPipeAttributes;
+	return apc__win_bool(apc_pipe_create(hReadPipe, hWritePipe, nSize));
+}
+
+/* ReadFile / WriteFile: FALSE with ERROR_IO_PENDING while in flight. */
+static inline BOOL ReadFile(HANDLE hFile, LPVOID lpBuffer,
+			    DWORD nNumberOfBytesToRead,
+			    LPDWORD lpNumberOfBytesRead,
+			    LPOVERLAPPED lpOverlapped)
+{
+	return apc__win_bool(apc_read(hFile, lpBuffer, nNumberOfBytesToRead,
+				      lpNumberOfBytesRead, lpOverlapped));
+}
+
+static inline BOOL WriteFile(HANDLE hFile, LPCVOID lpBuffer,
+			     DWORD nNumberOfBytesToWrite,
+			     LPDWORD lpNumberOfBytesWritten,
+			     LPOVERLAPPED lpOverlapped)
+{
+	return apc__win_bool(apc_write(hFile, lpBuffer, nNumberOfBytesToWrite,
+				       lpNumberOfBytesWritten, lpOverlapped));
+}
+
+static inline BOOL
+ReadFileEx(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead,
+	   LPOVERLAPPED lpOverlapped,
+	   LPOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine)
+{
+	return apc__win_bool(apc_read_ex(hFile, lpBuffer, nNumberOfBytesToRead,
+					 lpOverlapped, lpCompletionRoutine));
+}
+
+static inline BOOL
+WriteFileEx(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite,
+	    LPOVERLAPPED lpOverlapped,
+	    LPOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine)
+{
+	return apc__win_bool(apc_write_ex(hFile, lpBuffer,
+					  nNumberOfBytesToWrite, lpOverlapped,
+					  lpCompletionRoutine));
+}
+
+/*
+ * GetOverlappedResult(Ex) (E30-E35): the last error is the operation's
+ * error, ERROR_IO_INCOMPLETE, WAIT_TIMEOUT or WAIT_IO_COMPLETION.
+ */
+static inline BOOL GetOverlappedResultEx(HANDLE hFile,
+					 LPOVERLAPPED lpOverlapped,
+					 LPDWORD lpNumberOfBytesTransferred,
+					 DWORD dwMilliseconds, BOOL bAlertable)
+{
+	return apc__win_bool(apc_overlapped_result(
+		hFile, lpOverlapped, lpNumberOfBytesTransferred, dwMilliseconds,
+		bAlertable != FALSE));
+}
+
+static inline BOOL GetOverlappedResult(HANDLE hFile, LPOVERLAPPED lpOverlapped,
+				       LPDWORD lpNumberOfBytesTransferred,
+				       BOOL bWait)
+{
+	return GetOverlappedResultEx(hFile, lpOverlapped,
+				     lpNumberOfBytesTransferred,
+				     bWait ? APC_INFINITE : 0, FALSE);
+}
+
+static inline BOOL CancelIo(HANDLE hFile)
+{
+	return apc__win_bool(apc_cancel_io(hFile));
+}
+
+static inline BOOL CancelIoEx(HANDLE hFile, LPOVERLAPPED lpOverlapped)
+{
+	return apc__win_bool(apc_cancel_io_ex(hFile, lpOverlapped));
+}
+
+#ifdef UNICODE
+#define CreateFile CreateFileW
+#else
+#define CreateFile CreateFileA
+#endif
+
+/* ---- completion ports -------------------------------------------------- */
+
+/*
+ * CreateIoCompletionPort's four cases (F1-F5): INVALID_HANDLE_VALUE and
+ * no port creates a port; INVALID_HANDLE_VALUE with a port is NULL /
+ * ERROR_INVALID_PARAMETER (F3); a file and no port creates a port and
+ * binds the file; a file and a port binds the file and returns the port.
+ */
+static inline HANDLE CreateIoCompletionPort(HANDLE FileHandle,
+					    HANDLE ExistingCompletionPort,
+					    ULONG_PTR CompletionKey,
+					    DWORD NumberOfConcurrentThreads)
+{
+	HANDLE port = ExistingCompletionPort;
+	uint32_t st;
+
+	if (FileHandle == INVALID_HANDLE_VALUE) {
+		if (port)
+			return apc__win_created(APC_ERROR_INVALID_PARAMETER,
+						NULL);
+		st = apc_port_create(NumberOfConcurrentThreads, &port);
+		return apc__win_created(st, port);
+	}
+	if (port) {
+		st = apc_port_bind(port, FileHandle, CompletionKey);
+		return apc__win_created(st, port);
+	}
+	st = apc_port_create(NumberOfConcurrentThreads, &port);
+	if (st == APC_ERROR_SUCCESS) {
+		st = apc_port_bind(port, FileHandle, CompletionKey);
+		if (st != APC_ERROR_SUCCESS)
+			(void)apc_close(port);
+	}
+	return apc__win_created(st, port);
+}
+
+/*
+ * GetQueuedCompletionStatus (F11-F14): FALSE with *lpOverlapped set is a
+ * packet for a failed operation (the last error is its error); FALSE with
+ * it NULL is WAIT_TIMEOUT, ERROR_ABANDONED_WAIT_0 or a bad handle.
+ */
+static inline BOOL GetQueuedCompletionStatus(HANDLE CompletionPort,
+					     LPDWORD lpNumberOfBytesTransferred,
+					     PULONG_PTR lpCompletionKey,
+					     LPOVERLAPPED *lpOverlapped,
+					     DWORD dwMilliseconds)
+{
+	return apc__win_bool(
+		apc_port_get(CompletionPort, lpNumberOfBytesTransferred,
+			     lpCompletionKey, lpOverlapped, dwMilliseconds));
+}
+
+static inline BOOL
+GetQueuedCompletionStatusEx(HANDLE CompletionPort,
+			    LPOVERLAPPED_ENTRY lpCompletionPortEntries,
+			    ULONG ulCount, PULONG ulNumEntriesRemoved,
+			    DWORD dwMilliseconds, BOOL fAlertable)
+{
+	return apc__win_bool(apc_port_get_many(
+		CompletionPort, lpCompletionPortEntries, ulCount,
+		ulNumEntriesRemoved, dwMilliseconds, fAlertable != FALSE));
+}
+
+static inline BOOL PostQueuedCompletionStatus(HANDLE CompletionPort,
+					      DWORD dwNumberOfBytesTransferred,
+					      ULONG_PTR dwCompletionKey,
+					      LPOVERLAPPED lpOverlapped)
+{
+	return apc__win_bool(apc_port_post(CompletionPort,
+					   dwNumberOfBytesTransferred,
+					   dwCompletionKey, lpOverlapped));
+}
 
 #endif /* !_WIN32 */
 #endif /* APC_WINDOWS_H */

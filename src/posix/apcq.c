@@ -228,7 +228,7 @@ void apc__queue_push_self(struct apc__thread *t, struct apc__apc *node)
 	t->local_tail = node;
 }
 
-bool apc__queue_run(struct apc__thread *t)
+static bool queue_run(struct apc__thread *t)
 {
 	bool ran = false;
 
@@ -259,6 +259,22 @@ bool apc__queue_run(struct apc__thread *t)
 			ran = true;
 		}
 	}
+}
+
+bool apc__queue_run(struct apc__thread *t)
+{
+	bool ran;
+
+	if (!t->ring)
+		return queue_run(t);
+	/* Operations that APCs start are submitted together at the end
+	 * (io-uring.c). */
+	apc__uring_reap(t);
+	apc__tls.apc_depth++;
+	ran = queue_run(t);
+	if (--apc__tls.apc_depth == 0)
+		apc__uring_flush(t);
+	return ran;
 }
 
 /* Discard one node unrun, letting an internal one release its data. */

@@ -65,6 +65,14 @@ void apc__doorbell_park(struct apc__thread *t, const struct timespec *deadline)
 
 	if (armed == APC__DB_RUNG)
 		return;
+	if (t->ring) {
+		/* With ring operations in flight an alertable wait sleeps
+		 * in the ring, to be woken by their completions too. */
+		if (armed == APC__DB_WAIT_ALERTABLE &&
+		    apc__uring_park(t, deadline))
+			return;
+		apc__uring_flush(t);
+	}
 	atomic_fetch_add_explicit(&futex_waits, 1, memory_order_relaxed);
 	/*
 	 * FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, so a
@@ -97,6 +105,8 @@ void apc__doorbell_ring(struct apc__thread *t, bool for_apc)
 		}
 		return; /* running, already rung, or not a wait for this */
 	}
+	if (apc__uring_wake(t))
+		return;
 	atomic_fetch_add_explicit(&futex_wakes, 1, memory_order_relaxed);
 	syscall(SYS_futex, &t->doorbell, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1,
 		NULL, NULL, 0);

@@ -81,10 +81,14 @@ enum apc__type {
 	APC__TYPE_SEMAPHORE,
 	APC__TYPE_MUTEX,
 	APC__TYPE_TIMER,
+	APC__TYPE_PORT,
+	APC__TYPE_FILE,
 };
 
 struct apc__object;
 struct apc__wait;
+struct apc__io;
+struct apc__uring;
 struct apc__wait_block;
 
 /*
@@ -210,6 +214,10 @@ struct apc__apc {
 uint32_t apc__queue_internal(struct apc__thread *t, apc__internal_fn ifn,
 			     uintptr_t data);
 
+/* The same, by t itself (no atomic operation, no doorbell). */
+uint32_t apc__queue_internal_self(struct apc__thread *t, apc__internal_fn ifn,
+				  uintptr_t data);
+
 /* ---- threads (thread.c) ----------------------------------------------- */
 
 /*
@@ -258,6 +266,13 @@ struct apc__thread {
 	 * holds.  The thread object is signalled from then on. */
 	atomic_uint exited;
 
+	/* Overlapped operations this thread started and that are still in
+	 * flight (io.c), cancelled at its exit (G6). */
+	apc__lock io_lock;
+	struct apc__io *io_reqs;
+	/* The thread's io_uring state (io-uring.c), or NULL. */
+	struct apc__uring *ring;
+
 	/* Mutexes this thread owns, abandoned at its exit (owned_lock). */
 	apc__lock owned_lock;
 	struct apc__mutex *owned;
@@ -287,6 +302,7 @@ struct apc__tls {
 	struct apc__apc *free_list;
 	uint32_t free_len;
 	bool cache_key_set; /* the drain-at-exit key is set (apcq.c) */
+	uint32_t apc_depth; /* nesting of apc__queue_run (io-uring.c batches) */
 };
 
 extern _Thread_local struct apc__tls apc__tls
@@ -330,6 +346,17 @@ bool apc__queue_nonempty(struct apc__thread *t);
  * Returns true if at least one ran. */
 bool apc__queue_run(struct apc__thread *t);
 
+bool apc__uring_reap(struct apc__thread *t);
+
+/* Owner, in an alertable wait: is anything queued, after moving the
+ * routines of finished ring operations onto the queue? */
+static inline bool apc__apcs_ready(struct apc__thread *t)
+{
+	if (t->ring)
+		apc__uring_reap(t);
+	return apc__queue_nonempty(t);
+}
+
 /* Owner, at exit: close the queue and free what it holds, unrun. */
 void apc__queue_close(struct apc__thread *t);
 
@@ -366,6 +393,38 @@ uint32_t apc__object_acquire(struct apc__object *obj, struct apc__thread *t,
  */
 void apc__object_wake(struct apc__object *obj);
 
+/* Events (sync.c): under the lock, set (waking waiters) or reset. */
+void apc__event_state(struct apc__object *obj, bool on);
+
+/* I/O handles (io.c): under the lock, signalled by a completion (E9). */
+bool apc__file_signalled(struct apc__object *obj);
+
+/*
+ * At thread exit, before the queue closes (G6, G8): cancel the thread's
+ * operations on handles not bound to a port and wait until they ended;
+ * then release the thread's ring.  At the thread object's destruction:
+ * free what is left (io-uring.c).
+ */
+void apc__io_thread_exit(struct apc__thread *t);
+void apc__uring_thread_free(struct apc__thread *t);
+
+/*
+ * The io_uring engine's part of a wait (io-uring.c).  Owner: move
+ * finished operations' routines onto its APC queue (true if any), and
+ * sleep in its ring (false: no ring to sleep in, use the futex).  Anyone:
+ * wake an owner that sleeps in its ring (false: it does not).
+ */
+bool apc__uring_reap(struct apc__thread *t);
+bool apc__uring_park(struct apc__thread *t, const struct timespec *deadline);
+bool apc__uring_wake(struct apc__thread *t);
+
+/* Owner: submit operations batched during an APC run; at exit, wait a
+ * little for a completion (false: nothing in flight on the ring); tear
+ * the ring down once nothing is in flight. */
+void apc__uring_flush(struct apc__thread *t);
+bool apc__uring_wait_some(struct apc__thread *t);
+void apc__uring_thread_exit(struct apc__thread *t);
+
 /* Timers (timer.c): under the lock, a timer's state. */
 bool apc__timer_signalled(struct apc__object *obj);
 void apc__timer_acquire(struct apc__object *obj);
@@ -394,6 +453,37 @@ uint32_t apc__wait_objects(struct apc__thread *t, struct apc__object **objs,
 			   uint32_t count, bool all, uint32_t ms,
 			   bool alertable, uint32_t *error,
 			   struct apc__pin *pins, bool *pinned);
+
+/* ---- completion ports (port.c) --------------------------------------- */
+
+/*
+ * Queue a completion packet on a port object (any state); returns 0 or
+ * APC_ERROR_NOT_ENOUGH_MEMORY.  A port whose last handle is closed
+ * discards it and returns 0.
+ */
+uint32_t apc__port_queue(struct apc__object *port, uintptr_t key,
+			 apc_overlapped *ov, uint32_t ntstatus, uint32_t bytes);
+
+/*
+ * NT status (apc_overlapped.Internal, APC_STATUS_*) to Win32 error and
+ * back: 0 for success (and other NT_SUCCESS values), the named statuses of
+ * io.h, APC_NTSTATUS_FROM_WIN32(e) <-> e for the rest.
+ */
+uint32_t apc__ntstatus_to_error(uint32_t status);
+uint32_t apc__error_to_ntstatus(uint32_t error);
+
+/* Under the object's lock: a port is signalled while packets are queued
+ * or once its last handle is closed (F25). */
+bool apc__port_signalled(struct apc__object *obj);
+
+/*
+ * Concurrency accounting (F23, G9), for the calling thread: it is about
+ * to park in an apcrt wait / is back from the park / is ending.  Cheap
+ * (a thread-local load) for a thread not associated with a port.
+ */
+void apc__port_thread_block(void);
+void apc__port_thread_unblock(void);
+void apc__port_thread_exit(void);
 
 /* ---- the doorbell (doorbell.c) ---------------------------------------- */
 

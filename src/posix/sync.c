@@ -76,6 +76,11 @@ bool apc__object_signalled(struct apc__object *obj, struct apc__thread *t)
 		return ((struct apc__semaphore *)obj)->count > 0;
 	case APC__TYPE_TIMER:
 		return apc__timer_signalled(obj);
+	case APC__TYPE_FILE:
+		return apc__file_signalled(obj);
+	case APC__TYPE_PORT:
+		/* A wait on a port takes nothing (no acquire case, F25). */
+		return apc__port_signalled(obj);
 	case APC__TYPE_MUTEX: {
 		struct apc__mutex *m = (struct apc__mutex *)obj;
 
@@ -257,6 +262,15 @@ uint32_t apc_event_create(bool manual_reset, bool initial_state,
 	e->manual = manual_reset;
 	e->signalled = initial_state;
 	return object_publish(&e->hdr, out);
+}
+
+void apc__event_state(struct apc__object *obj, bool on)
+{
+	struct apc__event *e = (struct apc__event *)obj;
+
+	e->signalled = on;
+	if (on)
+		apc__object_wake(obj);
 }
 
 enum event_op { EVENT_SET, EVENT_RESET, EVENT_PULSE };

@@ -33,6 +33,7 @@ _Thread_local struct apc__tls apc__tls
 
 static void thread_destroy(struct apc__object *obj)
 {
+	apc__uring_thread_free((struct apc__thread *)obj);
 	free(obj);
 }
 
@@ -111,6 +112,8 @@ static void thread_exit_processing(void *arg)
 	struct apc__thread *t = arg;
 	bool all;
 
+	apc__port_thread_exit(); /* G9: leave the completion port */
+	apc__io_thread_exit(t);	 /* G6: end its I/O */
 	apc__mutexes_abandon(t);
 	apc__queue_close(t);
 	apc__apc_cache_drain();
@@ -372,6 +375,21 @@ uint32_t apc__queue_internal(struct apc__thread *t, apc__internal_fn ifn,
 		return APC_ERROR_GEN_FAILURE;
 	}
 	apc__doorbell_ring(t, true);
+	return 0;
+}
+
+uint32_t apc__queue_internal_self(struct apc__thread *t, apc__internal_fn ifn,
+				  uintptr_t data)
+{
+	struct apc__apc *n = apc__apc_alloc();
+
+	if (!n)
+		return APC_ERROR_NOT_ENOUGH_MEMORY;
+	n->fn = NULL;
+	n->ifn = ifn;
+	n->data = data;
+	n->counted = 0;
+	apc__queue_push_self(t, n);
 	return 0;
 }
 

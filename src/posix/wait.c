@@ -63,6 +63,7 @@ static void plain_sleep(uint32_t ms)
 		sched_yield();
 		return;
 	}
+	apc__port_thread_block(); /* a sleep is a wait (F23) */
 	if (ms == APC_INFINITE) {
 		for (;;)
 			pause();
@@ -71,6 +72,7 @@ static void plain_sleep(uint32_t ms)
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline,
 			       NULL) == EINTR)
 		;
+	apc__port_thread_unblock();
 }
 
 /*
@@ -118,7 +120,7 @@ static bool wait_ready(struct apc__thread *t, struct apc__wait *w,
 {
 	return atomic_load_explicit(&w->claim, memory_order_acquire) !=
 		       APC__CLAIM_NONE ||
-	       (alertable && apc__queue_nonempty(t));
+	       (alertable && apc__apcs_ready(t));
 }
 
 /*
@@ -354,7 +356,7 @@ restart:
 		goto failed;
 	if (r != APC__CLAIM_NONE)
 		return (uint32_t)r;
-	if (alertable && apc__queue_nonempty(t)) {
+	if (alertable && apc__apcs_ready(t)) {
 		pins_to_refs(objs, count, pins, pinned);
 		if (apc__queue_run(t))
 			return APC_WAIT_IO_COMPLETION;
@@ -382,7 +384,7 @@ restart:
 		if (atomic_load_explicit(&w.claim, memory_order_acquire) !=
 		    APC__CLAIM_NONE)
 			break;
-		if (alertable && apc__queue_nonempty(t)) {
+		if (alertable && apc__apcs_ready(t)) {
 			/* If an object won the race, the APC stays queued. */
 			if (!leave(&w))
 				break;
@@ -404,8 +406,13 @@ restart:
 				continue;
 		}
 		apc__doorbell_arm(t, alertable);
-		if (!wait_ready(t, &w, alertable))
+		if (!wait_ready(t, &w, alertable)) {
+			/* A blocked thread stops counting towards its
+			 * completion port's concurrency (F23). */
+			apc__port_thread_block();
 			apc__doorbell_park(t, dl);
+			apc__port_thread_unblock();
+		}
 		apc__doorbell_disarm(t);
 	}
 

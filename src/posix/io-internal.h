@@ -1,0 +1,107 @@
+/*
+ * apcrt POSIX engine: overlapped I/O, shared by io.c (handles, requests,
+ * completion delivery, the API) and the two engines that move the bytes:
+ * io-uring.c (io_uring) and io-fallback.c (epoll, and regular files in the
+ * calling thread).
+ *
+ * A request's life:
+ *   io.c checks the call, sets Internal = PENDING, links the request on
+ *   its file's in-flight list and hands it to the engine (submit);
+ *   the engine calls apc__io_done exactly once with the result (bytes or
+ *   -errno), from wherever it learns it: the issuing thread's own ring,
+ *   the process-wide engine thread, or the cancelling thread;
+ *   apc__io_done unlinks it, publishes Internal/InternalHigh (release),
+ *   then notifies: a completion routine as an APC to the issuing thread,
+ *   or the event (else the file) and the bound port.
+ * Cancellation marks the request and asks the engine (under the file's
+ * io_lock, so the request cannot complete and vanish meanwhile).
+ */
+#ifndef APC_POSIX_IO_INTERNAL_H
+#define APC_POSIX_IO_INTERNAL_H
+
+#include "internal.h"
+
+enum { APC__IO_READ, APC__IO_WRITE };
+enum { APC__IO_ROUTINE, APC__IO_NOTIFY };
+enum { APC__IO_FILE, APC__IO_PIPE, APC__IO_SOCKET, APC__IO_OTHER };
+
+struct apc__io;
+
+struct apc__file {
+	struct apc__object hdr; /* hdr.lock guards signalled */
+	int fd;
+	uint8_t kind;
+	bool readable, writable, overlapped;
+	bool signalled; /* E9: set by a NULL-event completion */
+	bool closed;	/* the last handle is closed; fd is -1 */
+
+	/* Under io_lock. */
+	apc__lock io_lock;
+	struct apc__io *reqs;	  /* in flight, newest first */
+	struct apc__object *port; /* bound port (a reference), or NULL */
+	uintptr_t key;
+
+	/* Fallback engine, under io_lock: waiting stream operations in
+	 * order, and what the epoll set watches for. */
+	struct apc__io *rq, *rq_tail, *wq, *wq_tail;
+	uint32_t ep_events;
+	bool ep_added;
+};
+
+struct apc__io {
+	struct apc__io *prev, *next;   /* file->reqs, under io_lock */
+	struct apc__io *qnext;	       /* fallback engine queues */
+	struct apc__io *tprev, *tnext; /* thread->io_reqs, under its io_lock */
+	struct apc__io *hnext;	       /* the in-flight registry (E13) */
+	struct apc__file *file;	       /* a reference */
+	apc_overlapped *ov;
+	char *buf;
+	uint32_t len;
+	uint32_t done; /* bytes already moved (a stream write in parts) */
+	uint8_t op, mode;
+	bool append;	/* write at the end of the file */
+	bool no_port;	/* hEvent's low bit (E28) */
+	bool cancelled; /* under io_lock: a cancel was asked */
+	bool at_pos;	/* a synchronous file operation at the file position */
+	uint64_t off;
+	struct apc__thread *thread; /* the issuing thread, a reference */
+	apc_io_fn fn;
+	struct apc__object *event; /* a reference, or NULL */
+	void *ring;		   /* io_uring engine: where it was submitted */
+	uint32_t err, bytes;	   /* the result, for the routine (E16) */
+};
+
+struct apc__io_engine {
+	const char *name;
+	/* Start req.  0, or an error: the request was not started and
+	 * io.c unlinks and frees it without a notification. */
+	uint32_t (*submit)(struct apc__io *req);
+	/* Under req->file->io_lock: make a started request end soon.  True:
+	 * the engine gave it up, and io.c completes it as cancelled. */
+	bool (*cancel)(struct apc__io *req);
+	/* The last handle of f is closing: forget f (the fallback drops it
+	 * from its epoll set).  f's requests are already cancelled. */
+	void (*forget)(struct apc__file *f);
+};
+
+extern const struct apc__io_engine apc__io_fallback;
+extern const struct apc__io_engine apc__io_uring;
+
+/* io-uring.c: can io_uring run here?  (Probed once.) */
+bool apc__io_uring_usable(void);
+
+/*
+ * The end of a request: res is the byte count or -errno.  on_owner: the
+ * caller is the issuing thread (a routine is then queued without an
+ * atomic operation).
+ */
+void apc__io_done(struct apc__io *req, int32_t res, bool on_owner);
+
+/* Try (the rest of) the operation without blocking: bytes moved by this
+ * call, or -errno (-EAGAIN).  Regular files block on the fallback engine. */
+int32_t apc__io_try(struct apc__io *req);
+
+/* errno to Win32 error. */
+uint32_t apc__errno_to_error(int e);
+
+#endif /* APC_POSIX_IO_INTERNAL_H */

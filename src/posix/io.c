@@ -1,0 +1,971 @@
+/*
+ * Overlapped I/O: I/O handles, requests, completion delivery, the API.
+ * See io-internal.h for a request's life; the engines are io-uring.c and
+ * io-fallback.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "io-internal.h"
+
+/* ---- the engine -------------------------------------------------------- */
+
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+static const struct apc__io_engine *engine;
+
+static void engine_pick(void)
+{
+	const char *want = getenv("APC_ENGINE");
+
+	/*
+	 * A write to a pipe or socket whose reader is gone raises SIGPIPE in
+	 * the writing thread (io_uring's inline writes included); Win32 code
+	 * expects an error instead (N2).  Unless the application installed
+	 * its own handler, apcrt ignores the signal.
+	 */
+	struct sigaction sa;
+
+	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+		sa.sa_handler = SIG_IGN;
+		sigaction(SIGPIPE, &sa, NULL);
+	}
+
+	if (!want || !*want)
+		engine = apc__io_uring_usable() ? &apc__io_uring
+						: &apc__io_fallback;
+	else if (!strcmp(want, "uring"))
+		engine = apc__io_uring_usable() ? &apc__io_uring : NULL;
+	else if (!strcmp(want, "fallback"))
+		engine = &apc__io_fallback;
+	else
+		engine = NULL;
+}
+
+static const struct apc__io_engine *engine_get(void)
+{
+	pthread_once(&engine_once, engine_pick);
+	return engine;
+}
+
+const char *apc_io_engine(void)
+{
+	const struct apc__io_engine *e = engine_get();
+
+	return e ? e->name : NULL;
+}
+
+uint32_t apc__errno_to_error(int e)
+{
+	switch (e) {
+	case 0:
+		return 0;
+	case ENOENT:
+	case ENOTDIR:
+		return APC_ERROR_FILE_NOT_FOUND;
+	case EACCES:
+	case EPERM:
+	case EISDIR:
+	case EROFS:
+		return APC_ERROR_ACCESS_DENIED;
+	case EBADF:
+		return APC_ERROR_INVALID_HANDLE;
+	case ENOMEM:
+	case ENOBUFS:
+		return APC_ERROR_NOT_ENOUGH_MEMORY;
+	case EMFILE:
+	case ENFILE:
+		return APC_ERROR_TOO_MANY_OPEN_FILES;
+	case EEXIST:
+		return APC_ERROR_FILE_EXISTS;
+	case EPIPE:
+		return APC_ERROR_NO_DATA;
+	case ECONNRESET:
+		return APC_ERROR_BROKEN_PIPE;
+	case ENOSPC:
+	case EDQUOT:
+		return APC_ERROR_DISK_FULL;
+	case ECANCELED:
+		return APC_ERROR_OPERATION_ABORTED;
+	case EFAULT:
+		return APC_ERROR_NOACCESS;
+	case ENAMETOOLONG:
+		return APC_ERROR_INVALID_NAME;
+	default:
+		return APC_ERROR_GEN_FAILURE;
+	}
+}
+
+/* ---- I/O handles ------------------------------------------------------- */
+
+bool apc__file_signalled(struct apc__object *obj)
+{
+	return ((struct apc__file *)obj)->signalled;
+}
+
+static void file_destroy(struct apc__object *obj)
+{
+	struct apc__file *f = (struct apc__file *)obj;
+
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->port)
+		apc__object_unref(f->port);
+	free(f);
+}
+
+static void cancel_matching(struct apc__file *f, struct apc__thread *t,
+			    apc_overlapped *ov, bool unbound, unsigned *found);
+
+/* The last handle is closing: end every operation in flight (E46). */
+static void file_last_handle(struct apc__object *obj)
+{
+	struct apc__file *f = (struct apc__file *)obj;
+	unsigned found = 0;
+
+	cancel_matching(f, NULL, NULL, false, &found);
+	if (engine)
+		engine->forget(f);
+	/* The descriptor goes now, so that the peer of a pipe or socket sees
+	 * the close at once; requests still finishing hold the object, not
+	 * the descriptor (io_uring keeps its own file reference). */
+	apc__lock_take(&f->io_lock);
+	f->closed = true;
+	close(f->fd);
+	f->fd = -1;
+	apc__lock_give(&f->io_lock);
+}
+
+static uint32_t file_new(int fd, bool overlapped, apc_handle *out)
+{
+	struct apc__file *f;
+	struct stat st;
+	int fl;
+	uint32_t r;
+
+	if (!engine_get()) {
+		close(fd);
+		return APC_ERROR_NOT_SUPPORTED;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fstat(fd, &st) < 0) {
+		r = apc__errno_to_error(errno);
+		close(fd);
+		return r;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		close(fd);
+		return APC_ERROR_NOT_ENOUGH_MEMORY;
+	}
+	apc__object_init(&f->hdr, APC__TYPE_FILE, file_destroy);
+	f->hdr.last_handle = file_last_handle;
+	f->fd = fd;
+	f->overlapped = overlapped;
+	f->readable = (fl & O_ACCMODE) != O_WRONLY && !(fl & O_PATH);
+	f->writable = (fl & O_ACCMODE) != O_RDONLY;
+	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
+		f->kind = APC__IO_FILE;
+	else if (S_ISFIFO(st.st_mode))
+		f->kind = APC__IO_PIPE;
+	else if (S_ISSOCK(st.st_mode))
+		f->kind = APC__IO_SOCKET;
+	else
+		f->kind = APC__IO_OTHER;
+	/* Streams are non-blocking: operations are tried, then waited for
+	 * by the engine; synchronous calls poll (sync_io). */
+	if (f->kind != APC__IO_FILE && !(fl & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	r = apc__handle_new(&f->hdr, out);
+	apc__object_unref(&f->hdr);
+	return r;
+}
+
+uint32_t apc_handle_from_fd(int fd, uint32_t flags, apc_handle *out)
+{
+	if (!out) {
+		if (fd >= 0)
+			close(fd);
+		return APC_ERROR_INVALID_PARAMETER;
+	}
+	*out = NULL;
+	if (fd < 0)
+		return APC_ERROR_INVALID_HANDLE;
+	return file_new(fd, flags & APC_FILE_FLAG_OVERLAPPED, out);
+}
+
+uint32_t apc_file_open(const char *path, uint32_t access, uint32_t disposition,
+		       uint32_t flags, apc_handle *out)
+{
+	int oflags = O_CLOEXEC, fd;
+	bool rd = access & APC_GENERIC_READ, wr = access & APC_GENERIC_WRITE;
+
+	if (!out)
+		return APC_ERROR_INVALID_PARAMETER;
+	*out = NULL;
+	if (!path || (access & ~(APC_GENERIC_READ | APC_GENERIC_WRITE)))
+		return APC_ERROR_INVALID_PARAMETER;
+	oflags |= rd && wr ? O_RDWR : wr ? O_WRONLY : O_RDONLY;
+	switch (disposition) {
+	case APC_CREATE_NEW:
+		oflags |= O_CREAT | O_EXCL;
+		break;
+	case APC_CREATE_ALWAYS:
+		oflags |= O_CREAT | O_TRUNC;
+		break;
+	case APC_OPEN_EXISTING:
+		break;
+	case APC_OPEN_ALWAYS:
+		oflags |= O_CREAT;
+		break;
+	case APC_TRUNCATE_EXISTING:
+		if (!wr)
+			return APC_ERROR_INVALID_PARAMETER;
+		oflags |= O_TRUNC;
+		break;
+	default:
+		return APC_ERROR_INVALID_PARAMETER;
+	}
+	fd = open(path, oflags, 0666);
+	if (fd < 0)
+		return apc__errno_to_error(errno);
+	if (!rd && !wr) {
+		/* No access asked: the handle takes no reads or writes. */
+		uint32_t r =
+			file_new(fd, flags & APC_FILE_FLAG_OVERLAPPED, out);
+		struct apc__file *f;
+
+		if (r)
+			return r;
+		f = (struct apc__file *)apc__handle_get(*out, APC__TYPE_FILE);
+		f->readable = false;
+		apc__object_unref(&f->hdr);
+		return 0;
+	}
+	return file_new(fd, flags & APC_FILE_FLAG_OVERLAPPED, out);
+}
+
+uint32_t apc_pipe_create(apc_handle *rd, apc_handle *wr, uint32_t size)
+{
+	int fds[2];
+	uint32_t r;
+
+	if (!rd || !wr)
+		return APC_ERROR_INVALID_PARAMETER;
+	*rd = *wr = NULL;
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+		return apc__errno_to_error(errno);
+	if (size)
+		fcntl(fds[1], F_SETPIPE_SZ, (int)size); /* a hint */
+	/* N1: on POSIX both ends also take overlapped operations. */
+	r = file_new(fds[0], true, rd);
+	if (r) {
+		close(fds[1]);
+		return r;
+	}
+	r = file_new(fds[1], true, wr);
+	if (r) {
+		apc_close(*rd);
+		*rd = NULL;
+	}
+	return r;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+/*
+ * Every request in flight, by OVERLAPPED address, so that a second
+ * submission with an OVERLAPPED still in use is refused (E13) whatever
+ * handle it names.  Striped: a submission takes one bucket lock.
+ */
+#define REG_SIZE 256u
+static struct {
+	apc__lock lock;
+	struct apc__io *head;
+} reg[REG_SIZE];
+
+static unsigned reg_bucket(const apc_overlapped *ov)
+{
+	uintptr_t a = (uintptr_t)ov;
+
+	return (unsigned)((a >> 5) ^ (a >> 13)) & (REG_SIZE - 1);
+}
+
+/* Enter req; false if its OVERLAPPED is already in flight. */
+static bool reg_enter(struct apc__io *req)
+{
+	unsigned b = reg_bucket(req->ov);
+	struct apc__io *q;
+
+	apc__lock_take(&reg[b].lock);
+	for (q = reg[b].head; q; q = q->hnext) {
+		if (q->ov == req->ov) {
+			apc__lock_give(&reg[b].lock);
+			return false;
+		}
+	}
+	req->hnext = reg[b].head;
+	reg[b].head = req;
+	apc__lock_give(&reg[b].lock);
+	return true;
+}
+
+static void reg_leave(struct apc__io *req)
+{
+	unsigned b = reg_bucket(req->ov);
+	struct apc__io **p;
+
+	apc__lock_take(&reg[b].lock);
+	for (p = &reg[b].head; *p && *p != req; p = &(*p)->hnext)
+		;
+	if (*p)
+		*p = req->hnext;
+	apc__lock_give(&reg[b].lock);
+}
+
+static void thread_link(struct apc__io *req)
+{
+	struct apc__thread *t = req->thread;
+
+	apc__lock_take(&t->io_lock);
+	req->tprev = NULL;
+	req->tnext = t->io_reqs;
+	if (t->io_reqs)
+		t->io_reqs->tprev = req;
+	t->io_reqs = req;
+	apc__lock_give(&t->io_lock);
+}
+
+static void thread_unlink(struct apc__io *req)
+{
+	struct apc__thread *t = req->thread;
+
+	apc__lock_take(&t->io_lock);
+	if (req->tprev)
+		req->tprev->tnext = req->tnext;
+	else
+		t->io_reqs = req->tnext;
+	if (req->tnext)
+		req->tnext->tprev = req->tprev;
+	apc__lock_give(&t->io_lock);
+}
+
+/*
+ * Request records are recycled through a small per-thread cache (a
+ * malloc and a free per operation were a tenth of a cached 4 KiB read).
+ * The cache is emptied at the thread's exit (apc__io_thread_exit).
+ */
+#define REQ_CACHE 64u
+static _Thread_local struct apc__io *req_cache
+	__attribute__((tls_model("initial-exec")));
+static _Thread_local uint32_t req_cached
+	__attribute__((tls_model("initial-exec")));
+
+static struct apc__io *req_alloc(void)
+{
+	struct apc__io *req = req_cache;
+
+	if (!req)
+		return calloc(1, sizeof(*req));
+	req_cache = req->qnext;
+	req_cached--;
+	memset(req, 0, sizeof(*req));
+	return req;
+}
+
+static void req_free(struct apc__io *req)
+{
+	apc__object_unref(&req->file->hdr);
+	if (req->event)
+		apc__object_unref(req->event);
+	if (req->thread)
+		apc__object_unref(&req->thread->hdr);
+	if (req_cached < REQ_CACHE) {
+		req->qnext = req_cache;
+		req_cache = req;
+		req_cached++;
+		return;
+	}
+	free(req);
+}
+
+static void req_cache_drain(void)
+{
+	struct apc__io *req;
+
+	while ((req = req_cache)) {
+		req_cache = req->qnext;
+		free(req);
+	}
+	req_cached = 0;
+}
+
+/* Under io_lock. */
+static void req_unlink(struct apc__io *req)
+{
+	struct apc__file *f = req->file;
+
+	if (req->prev)
+		req->prev->next = req->next;
+	else
+		f->reqs = req->next;
+	if (req->next)
+		req->next->prev = req->prev;
+	req->prev = req->next = NULL;
+}
+
+/* A completion routine, run as an APC on the issuing thread. */
+static bool routine_apc(uintptr_t data, bool run)
+{
+	struct apc__io *req = (struct apc__io *)data;
+	apc_io_fn fn = req->fn;
+	apc_overlapped *ov = req->ov;
+	uint32_t err = req->err, bytes = req->bytes;
+
+	/* Everything is read and released before the routine is entered:
+	 * it may free or reuse ov and its buffer (E17). */
+	req_free(req);
+	if (run)
+		fn(err, bytes, ov);
+	return run;
+}
+
+static void event_signal(struct apc__object *obj, bool on)
+{
+	bool all = apc__object_lock(obj);
+
+	apc__event_state(obj, on);
+	apc__object_unlock(obj, all);
+}
+
+static void file_signal(struct apc__file *f, bool on)
+{
+	bool all = apc__object_lock(&f->hdr);
+
+	f->signalled = on;
+	if (on)
+		apc__object_wake(&f->hdr);
+	apc__object_unlock(&f->hdr, all);
+}
+
+void apc__io_done(struct apc__io *req, int32_t res, bool on_owner)
+{
+	struct apc__file *f = req->file;
+	struct apc__object *port;
+	uint32_t status = APC_STATUS_SUCCESS, bytes = 0, err = 0;
+	uintptr_t key;
+
+	if (res >= 0) {
+		bytes = (uint32_t)res;
+		/* A read of nothing: the end of a file (E26), a pipe whose
+		 * writers are gone (E27, N2); a socket's end of stream is a
+		 * success with 0 bytes. */
+		if (req->op == APC__IO_READ && res == 0 && req->len) {
+			if (f->kind == APC__IO_FILE)
+				status = APC_STATUS_END_OF_FILE;
+			else if (f->kind != APC__IO_SOCKET)
+				status = APC_STATUS_PIPE_BROKEN;
+		}
+	} else {
+		err = apc__errno_to_error(-res);
+		status = apc__error_to_ntstatus(err);
+	}
+	if (status != APC_STATUS_SUCCESS) {
+		err = apc__ntstatus_to_error(status);
+		bytes = 0;
+	}
+
+	reg_leave(req);
+	thread_unlink(req);
+	apc__lock_take(&f->io_lock);
+	req_unlink(req);
+	port = req->no_port ? NULL : f->port;
+	key = f->key;
+	if (port)
+		apc__object_ref(port);
+	apc__lock_give(&f->io_lock);
+
+	/* Published before any notification (E3); Offset is never
+	 * written (E4). */
+	req->ov->InternalHigh = bytes;
+	atomic_store_explicit((_Atomic uintptr_t *)&req->ov->Internal, status,
+			      memory_order_release);
+
+	if (req->mode == APC__IO_ROUTINE) {
+		req->err = err;
+		req->bytes = bytes;
+		if (port)
+			apc__object_unref(port); /* a routine, no packet (F8) */
+		if (on_owner ? apc__queue_internal_self(
+				       req->thread, routine_apc, (uintptr_t)req)
+			     : apc__queue_internal(req->thread, routine_apc,
+						   (uintptr_t)req))
+			req_free(req); /* the thread has ended (G1, G6) */
+		return;
+	}
+	if (req->event)
+		event_signal(req->event, true);
+	else
+		file_signal(f, true);
+	if (port) {
+		apc__port_queue(port, key, req->ov, status, bytes);
+		apc__object_unref(port);
+	}
+	req_free(req);
+}
+
+int32_t apc__io_try(struct apc__io *req)
+{
+	int fd = req->file->fd;
+	char *buf = req->buf + req->done;
+	size_t len = req->len - req->done;
+	ssize_t n;
+
+	do {
+		if (req->file->kind == APC__IO_FILE) {
+			struct iovec iov = {buf, len};
+			off_t off = req->append || req->at_pos
+					    ? -1
+					    : (off_t)(req->off + req->done);
+
+			/* The io_uring engine never blocks a caller on the
+			 * disk: a page-cache miss is left to the ring. */
+			int fl = engine == &apc__io_uring ? RWF_NOWAIT : 0;
+
+			if (req->op == APC__IO_READ)
+				n = preadv2(fd, &iov, 1, off, fl);
+			else
+				n = pwritev2(fd, &iov, 1, off,
+					     req->append ? RWF_APPEND : 0);
+		} else if (req->file->kind == APC__IO_SOCKET) {
+			n = req->op == APC__IO_READ
+				    ? recv(fd, buf, len, MSG_DONTWAIT)
+				    : send(fd, buf, len,
+					   MSG_DONTWAIT | MSG_NOSIGNAL);
+		} else {
+			n = req->op == APC__IO_READ ? read(fd, buf, len)
+						    : write(fd, buf, len);
+		}
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return (int32_t)n;
+}
+
+/* ov NULL: a synchronous operation, waiting in poll() for a stream. */
+static uint32_t sync_io(struct apc__io *req, uint32_t *bytes)
+{
+	struct pollfd pfd = {req->file->fd,
+			     req->op == APC__IO_READ ? POLLIN : POLLOUT, 0};
+	int32_t n;
+
+	/* A write to a stream goes on until every byte is written. */
+	while ((n = apc__io_try(req)) == -EAGAIN ||
+	       (n > 0 && req->op == APC__IO_WRITE &&
+		req->done + (uint32_t)n < req->len)) {
+		if (n > 0)
+			req->done += (uint32_t)n;
+		else
+			poll(&pfd, 1, -1);
+	}
+	if (n < 0)
+		return apc__errno_to_error(-n);
+	n += (int32_t)req->done;
+	if (bytes)
+		*bytes = (uint32_t)n;
+	if (n == 0 && req->op == APC__IO_READ && req->len &&
+	    (req->file->kind == APC__IO_PIPE ||
+	     req->file->kind == APC__IO_OTHER))
+		return APC_ERROR_BROKEN_PIPE;
+	return 0;
+}
+
+#define UINT32_ALL 0xFFFFFFFFu
+
+static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
+		      apc_io_fn fn, uint8_t op, uint32_t *bytes)
+{
+	const struct apc__io_engine *eng = engine_get();
+	uint8_t mode = fn ? APC__IO_ROUTINE : APC__IO_NOTIFY;
+	struct apc__io *req;
+	struct apc__file *f;
+	uint32_t st = 0;
+	int32_t n;
+
+	if (bytes)
+		*bytes = 0;
+	if (!eng)
+		return APC_ERROR_NOT_SUPPORTED;
+	f = (struct apc__file *)apc__handle_get(h, APC__TYPE_FILE);
+	if (!f)
+		return APC_ERROR_INVALID_HANDLE;
+	req = req_alloc();
+	if (!req) {
+		apc__object_unref(&f->hdr);
+		return APC_ERROR_NOT_ENOUGH_MEMORY;
+	}
+	req->file = f; /* the reference from apc__handle_get */
+	req->ov = ov;
+	req->buf = buf;
+	req->len = len;
+	req->op = op;
+	req->mode = mode;
+	req->fn = fn;
+
+	if (!(op == APC__IO_READ ? f->readable : f->writable)) {
+		st = APC_ERROR_ACCESS_DENIED; /* E7, E11 */
+		goto fail;
+	}
+	if (!buf && len) {
+		st = APC_ERROR_NOACCESS;
+		goto fail;
+	}
+	if (!ov) {
+		if (mode == APC__IO_ROUTINE) {
+			st = APC_ERROR_INVALID_PARAMETER; /* E19 */
+			goto fail;
+		}
+		req->at_pos = true;
+		st = sync_io(req, bytes);
+		goto fail; /* not an error: nothing to keep */
+	}
+	if (mode == APC__IO_ROUTINE && !f->overlapped) {
+		st = APC_ERROR_INVALID_PARAMETER; /* E21 */
+		goto fail;
+	}
+	if (f->kind == APC__IO_FILE) {
+		req->append = op == APC__IO_WRITE && ov->Offset == UINT32_ALL &&
+			      ov->OffsetHigh == UINT32_ALL; /* E22 */
+		req->off = (uint64_t)ov->OffsetHigh << 32 | ov->Offset;
+	}
+	if (mode == APC__IO_NOTIFY && ov->hEvent) {
+		/* The low bit asks for no port packet (E28). */
+		uintptr_t ev = (uintptr_t)ov->hEvent;
+
+		req->no_port = ev & 1;
+		req->event = apc__handle_get((apc_handle)(ev & ~(uintptr_t)1),
+					     APC__TYPE_EVENT);
+		if (!req->event) {
+			st = APC_ERROR_INVALID_HANDLE;
+			goto fail;
+		}
+	}
+	req->thread = apc__thread_current();
+	if (!req->thread) {
+		st = APC_ERROR_NOT_ENOUGH_MEMORY;
+		goto fail;
+	}
+	apc__object_ref(&req->thread->hdr);
+
+	if (!f->overlapped) {
+		/* An OVERLAPPED on a synchronous handle: the operation runs
+		 * now, at Offset, and still reports through ov and the
+		 * event (as Windows does). */
+		uint32_t done = 0;
+
+		ov->Internal = APC_STATUS_PENDING;
+		ov->InternalHigh = 0;
+		st = sync_io(req, &done);
+		if (bytes)
+			*bytes = done;
+		ov->InternalHigh = st ? 0 : done;
+		atomic_store_explicit((_Atomic uintptr_t *)&ov->Internal,
+				      st ? apc__error_to_ntstatus(st) : 0,
+				      memory_order_release);
+		if (req->event)
+			event_signal(req->event, true);
+		goto fail;
+	}
+
+	/* E13: an OVERLAPPED still in flight cannot start another. */
+	if (!reg_enter(req)) {
+		st = APC_ERROR_INVALID_PARAMETER;
+		goto fail;
+	}
+	apc__lock_take(&f->io_lock);
+	if ((mode == APC__IO_ROUTINE && f->port) || f->closed) {
+		apc__lock_give(&f->io_lock);
+		reg_leave(req);
+		st = f->closed ? APC_ERROR_INVALID_HANDLE
+			       : APC_ERROR_INVALID_PARAMETER; /* E20 */
+		goto fail;
+	}
+	thread_link(req);
+	ov->Internal = APC_STATUS_PENDING; /* E2 */
+	ov->InternalHigh = 0;
+	req->next = f->reqs;
+	if (f->reqs)
+		f->reqs->prev = req;
+	f->reqs = req;
+	apc__lock_give(&f->io_lock);
+
+	if (mode == APC__IO_NOTIFY) {
+		if (req->event)
+			event_signal(req->event, false); /* E8 */
+		else
+			file_signal(f, false); /* E9 */
+	}
+
+	/*
+	 * Try it at once, without blocking (a regular file on the io_uring
+	 * engine reads only from the page cache here): as fast as a plain
+	 * pread when the data is there, and what the rest of the engine
+	 * needs to know otherwise.  A result that is an error, or a read of
+	 * nothing from a file or a pipe, fails the call with no notification
+	 * (E11, E26); anything else finishes at once and still notifies
+	 * (E10, E14: a routine is queued, to run in an alertable wait).
+	 */
+	n = apc__io_try(req);
+	/* A stream write that moved part: the engine does the rest. */
+	if (n > 0 && op == APC__IO_WRITE && (uint32_t)n < len &&
+	    f->kind != APC__IO_FILE) {
+		req->done = (uint32_t)n;
+		n = -EAGAIN;
+	}
+	if (n != -EAGAIN) {
+		if (n < 0)
+			st = apc__errno_to_error(-n);
+		else if (n == 0 && op == APC__IO_READ && len &&
+			 f->kind != APC__IO_SOCKET)
+			st = f->kind == APC__IO_FILE ? APC_ERROR_HANDLE_EOF
+						     : APC_ERROR_BROKEN_PIPE;
+		if (st)
+			goto unlink;
+		if (bytes)
+			*bytes = (uint32_t)n;
+		apc__io_done(req, n, true);
+		return 0;
+	}
+	st = eng->submit(req);
+	if (st)
+		goto unlink;
+	return mode == APC__IO_NOTIFY ? APC_ERROR_IO_PENDING : 0;
+
+unlink:
+	reg_leave(req);
+	thread_unlink(req);
+	apc__lock_take(&f->io_lock);
+	req_unlink(req);
+	apc__lock_give(&f->io_lock);
+	atomic_store_explicit((_Atomic uintptr_t *)&ov->Internal,
+			      apc__error_to_ntstatus(st), memory_order_release);
+fail:
+	req_free(req);
+	return st;
+}
+
+uint32_t apc_read(apc_handle h, void *buf, uint32_t len, uint32_t *bytes,
+		  apc_overlapped *ov)
+{
+	return start(h, buf, len, ov, NULL, APC__IO_READ, bytes);
+}
+
+uint32_t apc_write(apc_handle h, const void *buf, uint32_t len, uint32_t *bytes,
+		   apc_overlapped *ov)
+{
+	return start(h, (void *)buf, len, ov, NULL, APC__IO_WRITE, bytes);
+}
+
+uint32_t apc_read_ex(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
+		     apc_io_fn fn)
+{
+	if (!ov || !fn)
+		return APC_ERROR_INVALID_PARAMETER; /* E19 */
+	return start(h, buf, len, ov, fn, APC__IO_READ, NULL);
+}
+
+uint32_t apc_write_ex(apc_handle h, const void *buf, uint32_t len,
+		      apc_overlapped *ov, apc_io_fn fn)
+{
+	if (!ov || !fn)
+		return APC_ERROR_INVALID_PARAMETER;
+	return start(h, (void *)buf, len, ov, fn, APC__IO_WRITE, NULL);
+}
+
+uint32_t apc_overlapped_result(apc_handle h, apc_overlapped *ov,
+			       uint32_t *bytes, uint32_t ms, bool alertable)
+{
+	uintptr_t st;
+
+	if (!ov)
+		return APC_ERROR_INVALID_PARAMETER;
+	for (;;) {
+		apc_handle w;
+		uint32_t r, err = 0;
+
+		st = atomic_load_explicit((_Atomic uintptr_t *)&ov->Internal,
+					  memory_order_acquire);
+		if (st != APC_STATUS_PENDING)
+			break;
+		if (ms == 0)
+			return APC_ERROR_IO_INCOMPLETE; /* E31, E33 */
+		/* E32: the event, or the handle itself. */
+		w = ov->hEvent ? (apc_handle)((uintptr_t)ov->hEvent &
+					      ~(uintptr_t)1)
+			       : h;
+		r = apc_wait(w, ms, alertable, &err);
+		if (r == APC_WAIT_FAILED)
+			return err;
+		if (r == APC_WAIT_TIMEOUT || r == APC_WAIT_IO_COMPLETION)
+			return r; /* E34, E35 */
+	}
+	if (bytes)
+		*bytes = (uint32_t)ov->InternalHigh;
+	return apc__ntstatus_to_error((uint32_t)st); /* E30 */
+}
+
+/* ---- cancellation ------------------------------------------------------ */
+
+/*
+ * Ask the engine to end the matching requests on f: those of thread t
+ * (NULL: any), with overlapped ov (NULL: any).  The engine may hand a
+ * request back to end at once (the fallback's queued ones); those are
+ * completed here, after the lock.
+ */
+static void cancel_matching(struct apc__file *f, struct apc__thread *t,
+			    apc_overlapped *ov, bool unbound, unsigned *found)
+{
+	struct apc__io *req, *now = NULL;
+
+	apc__lock_take(&f->io_lock);
+	for (req = f->reqs; req; req = req->next) {
+		if ((t && req->thread != t) || (ov && req->ov != ov))
+			continue;
+		/* At thread exit, I/O on a port-bound handle goes on (G7),
+		 * unless it lives on the thread's own ring. */
+		if (unbound && f->port && !req->ring)
+			continue;
+		(*found)++;
+		if (req->cancelled)
+			continue;
+		req->cancelled = true;
+		if (engine->cancel(req)) {
+			req->qnext = now;
+			now = req;
+		}
+	}
+	apc__lock_give(&f->io_lock);
+	while ((req = now)) {
+		now = req->qnext;
+		apc__io_done(req, -ECANCELED, false);
+	}
+}
+
+uint32_t apc_cancel_io(apc_handle h)
+{
+	struct apc__thread *t = apc__thread_current_noadopt();
+	struct apc__file *f;
+	unsigned found = 0;
+
+	f = (struct apc__file *)apc__handle_get(h, APC__TYPE_FILE);
+	if (!f)
+		return APC_ERROR_INVALID_HANDLE;
+	if (t && engine)
+		cancel_matching(f, t, NULL, false, &found); /* E36 */
+	apc__object_unref(&f->hdr);
+	return 0;
+}
+
+uint32_t apc_cancel_io_ex(apc_handle h, apc_overlapped *ov)
+{
+	struct apc__file *f;
+	unsigned found = 0;
+
+	f = (struct apc__file *)apc__handle_get(h, APC__TYPE_FILE);
+	if (!f)
+		return APC_ERROR_INVALID_HANDLE;
+	if (engine)
+		cancel_matching(f, NULL, ov, false, &found); /* E39, E40 */
+	apc__object_unref(&f->hdr);
+	return found ? 0 : APC_ERROR_NOT_FOUND; /* E41 */
+}
+
+/* ---- completion ports: binding ----------------------------------------- */
+
+uint32_t apc_port_bind(apc_handle port, apc_handle h, uintptr_t key)
+{
+	struct apc__object *p;
+	struct apc__file *f;
+	uint32_t st = 0;
+
+	p = apc__handle_get(port, APC__TYPE_PORT);
+	if (!p)
+		return APC_ERROR_INVALID_HANDLE;
+	f = (struct apc__file *)apc__handle_get(h, APC__TYPE_FILE);
+	if (!f) {
+		apc__object_unref(p);
+		return APC_ERROR_INVALID_HANDLE;
+	}
+	apc__lock_take(&f->io_lock);
+	if (!f->overlapped || f->port) {
+		st = APC_ERROR_INVALID_PARAMETER; /* F4, F5 */
+	} else {
+		f->port = p; /* keeps the port alive (F26) */
+		f->key = key;
+		p = NULL;
+	}
+	apc__lock_give(&f->io_lock);
+	if (p)
+		apc__object_unref(p);
+	apc__object_unref(&f->hdr);
+	return st;
+}
+
+/* ---- thread exit --------------------------------------------------------- */
+
+/* True if t still has requests that its exit must end. */
+static bool exit_pending(struct apc__thread *t, struct apc__file **f)
+{
+	struct apc__io *req;
+
+	*f = NULL;
+	apc__lock_take(&t->io_lock);
+	for (req = t->io_reqs; req; req = req->tnext) {
+		if (req->file->port && !req->ring)
+			continue; /* G7 */
+		if (!req->cancelled && !*f) {
+			*f = req->file;
+			apc__object_ref(&(*f)->hdr);
+		}
+		break;
+	}
+	apc__lock_give(&t->io_lock);
+	return req != NULL;
+}
+
+void apc__io_thread_exit(struct apc__thread *t)
+{
+	struct apc__file *f;
+	unsigned found = 0;
+
+	if (!t->io_reqs && !t->ring) {
+		req_cache_drain();
+		return;
+	}
+	/*
+	 * G6: cancel them, handle by handle, then wait until every one has
+	 * ended (G8: the thread object signals after that).  Routines that
+	 * this queues are discarded with the queue (G1).
+	 */
+	while (exit_pending(t, &f)) {
+		if (f) {
+			cancel_matching(f, t, NULL, true, &found);
+			apc__object_unref(&f->hdr);
+			continue;
+		}
+		if (!apc__uring_reap(t) && !apc__uring_wait_some(t)) {
+			struct timespec ms = {0, 1000000};
+
+			nanosleep(&ms, NULL);
+		}
+	}
+	apc__uring_thread_exit(t);
+	req_cache_drain();
+}
