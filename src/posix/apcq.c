@@ -265,14 +265,13 @@ bool apc__queue_run(struct apc__thread *t)
 {
 	bool ran;
 
-	if (!t->ring)
-		return queue_run(t);
-	/* Operations that APCs start are submitted together at the end
-	 * (io-uring.c). */
-	apc__uring_reap(t);
+	if (t->ring)
+		apc__uring_reap(t);
+	/* Operations that APCs start on the io_uring engine may be batched
+	 * and submitted together at the end (io-uring.c). */
 	apc__tls.apc_depth++;
 	ran = queue_run(t);
-	if (--apc__tls.apc_depth == 0)
+	if (--apc__tls.apc_depth == 0 && t->ring)
 		apc__uring_flush(t);
 	return ran;
 }

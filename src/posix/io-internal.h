@@ -63,6 +63,8 @@ struct apc__io {
 	bool no_port;	/* hEvent's low bit (E28) */
 	bool cancelled; /* under io_lock: a cancel was asked */
 	bool at_pos;	/* a synchronous file operation at the file position */
+	bool linked;	/* in the lists of operations in flight; holds a
+			 * reference on thread */
 	uint64_t off;
 	struct apc__thread *thread; /* the issuing thread, a reference */
 	apc_io_fn fn;
@@ -89,6 +91,10 @@ extern const struct apc__io_engine apc__io_uring;
 
 /* io-uring.c: can io_uring run here?  (Probed once.) */
 bool apc__io_uring_usable(void);
+
+/* io-uring.c, owner: should a routine's operation join a batch on t's
+ * ring rather than be tried at once? */
+bool apc__uring_batching(struct apc__thread *t);
 
 /*
  * The end of a request: res is the byte count or -errno.  on_owner: the

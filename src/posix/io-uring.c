@@ -174,6 +174,15 @@ void apc__uring_flush(struct apc__thread *t)
 	apc__lock_give(&r->sq_lock);
 }
 
+bool apc__uring_batching(struct apc__thread *t)
+{
+	struct apc__uring *r = t->ring;
+
+	/* In an APC run, with more APCs after this one, or a batch begun. */
+	return apc__tls.apc_depth && (!r || r->live) &&
+	       (t->local_head || (r && r->queued));
+}
+
 static struct apc__uring *thread_ring(struct apc__thread *t)
 {
 	struct apc__uring *r = t->ring;

@@ -317,6 +317,19 @@ static bool reg_enter(struct apc__io *req)
 	return true;
 }
 
+/* Is an operation with this OVERLAPPED in flight? */
+static bool reg_busy(const apc_overlapped *ov)
+{
+	unsigned b = reg_bucket(ov);
+	struct apc__io *q;
+
+	apc__lock_take(&reg[b].lock);
+	for (q = reg[b].head; q && q->ov != ov; q = q->hnext)
+		;
+	apc__lock_give(&reg[b].lock);
+	return q != NULL;
+}
+
 static void reg_leave(struct apc__io *req)
 {
 	unsigned b = reg_bucket(req->ov);
@@ -385,7 +398,7 @@ static void req_free(struct apc__io *req)
 	apc__object_unref(&req->file->hdr);
 	if (req->event)
 		apc__object_unref(req->event);
-	if (req->thread)
+	if (req->linked)
 		apc__object_unref(&req->thread->hdr);
 	if (req_cached < REQ_CACHE) {
 		req->qnext = req_cache;
@@ -482,15 +495,19 @@ void apc__io_done(struct apc__io *req, int32_t res, bool on_owner)
 		bytes = 0;
 	}
 
-	reg_leave(req);
-	thread_unlink(req);
-	apc__lock_take(&f->io_lock);
-	req_unlink(req);
-	port = req->no_port ? NULL : f->port;
-	key = f->key;
-	if (port)
-		apc__object_ref(port);
-	apc__lock_give(&f->io_lock);
+	if (req->linked) {
+		reg_leave(req);
+		thread_unlink(req);
+		apc__lock_take(&f->io_lock);
+		req_unlink(req);
+		apc__lock_give(&f->io_lock);
+	}
+	/* The file holds its port for good (F26), and we hold the file; key
+	 * is written before port is published. */
+	port = req->no_port || req->mode == APC__IO_ROUTINE
+		       ? NULL
+		       : __atomic_load_n(&f->port, __ATOMIC_ACQUIRE);
+	key = port ? f->key : 0;
 
 	/* Published before any notification (E3); Offset is never
 	 * written (E4). */
@@ -501,8 +518,7 @@ void apc__io_done(struct apc__io *req, int32_t res, bool on_owner)
 	if (req->mode == APC__IO_ROUTINE) {
 		req->err = err;
 		req->bytes = bytes;
-		if (port)
-			apc__object_unref(port); /* a routine, no packet (F8) */
+		/* A routine, no packet (F8). */
 		if (on_owner ? apc__queue_internal_self(
 				       req->thread, routine_apc, (uintptr_t)req)
 			     : apc__queue_internal(req->thread, routine_apc,
@@ -514,10 +530,8 @@ void apc__io_done(struct apc__io *req, int32_t res, bool on_owner)
 		event_signal(req->event, true);
 	else
 		file_signal(f, true);
-	if (port) {
+	if (port)
 		apc__port_queue(port, key, req->ov, status, bytes);
-		apc__object_unref(port);
-	}
 	req_free(req);
 }
 
@@ -536,14 +550,19 @@ int32_t apc__io_try(struct apc__io *req)
 					    : (off_t)(req->off + req->done);
 
 			/* The io_uring engine never blocks a caller on the
-			 * disk: a page-cache miss is left to the ring. */
-			int fl = engine == &apc__io_uring ? RWF_NOWAIT : 0;
-
-			if (req->op == APC__IO_READ)
-				n = preadv2(fd, &iov, 1, off, fl);
+			 * disk: a page-cache miss is left to the ring.  That
+			 * takes preadv2's RWF_NOWAIT, about a tenth slower
+			 * than pread, which the fallback uses. */
+			if (req->op == APC__IO_READ && engine == &apc__io_uring)
+				n = preadv2(fd, &iov, 1, off, RWF_NOWAIT);
+			else if (req->op == APC__IO_READ)
+				n = off < 0 ? read(fd, buf, len)
+					    : pread(fd, buf, len, off);
+			else if (req->append)
+				n = pwritev2(fd, &iov, 1, -1, RWF_APPEND);
 			else
-				n = pwritev2(fd, &iov, 1, off,
-					     req->append ? RWF_APPEND : 0);
+				n = off < 0 ? write(fd, buf, len)
+					    : pwrite(fd, buf, len, off);
 		} else if (req->file->kind == APC__IO_SOCKET) {
 			n = req->op == APC__IO_READ
 				    ? recv(fd, buf, len, MSG_DONTWAIT)
@@ -657,12 +676,13 @@ static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
 			goto fail;
 		}
 	}
+	/* The issuing thread; a reference only once the operation is in
+	 * flight (a routine queued to oneself needs none). */
 	req->thread = apc__thread_current();
 	if (!req->thread) {
 		st = APC_ERROR_NOT_ENOUGH_MEMORY;
 		goto fail;
 	}
-	apc__object_ref(&req->thread->hdr);
 
 	if (!f->overlapped) {
 		/* An OVERLAPPED on a synchronous handle: the operation runs
@@ -684,28 +704,19 @@ static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
 		goto fail;
 	}
 
-	/* E13: an OVERLAPPED still in flight cannot start another. */
-	if (!reg_enter(req)) {
+	/* E20: a routine on a port-bound handle.  (Bound once, for good.) */
+	if (mode == APC__IO_ROUTINE &&
+	    __atomic_load_n(&f->port, __ATOMIC_ACQUIRE)) {
 		st = APC_ERROR_INVALID_PARAMETER;
 		goto fail;
 	}
-	apc__lock_take(&f->io_lock);
-	if ((mode == APC__IO_ROUTINE && f->port) || f->closed) {
-		apc__lock_give(&f->io_lock);
-		reg_leave(req);
-		st = f->closed ? APC_ERROR_INVALID_HANDLE
-			       : APC_ERROR_INVALID_PARAMETER; /* E20 */
+	/* E13: an OVERLAPPED still in flight cannot start another. */
+	if (ov->Internal == APC_STATUS_PENDING && reg_busy(ov)) {
+		st = APC_ERROR_INVALID_PARAMETER;
 		goto fail;
 	}
-	thread_link(req);
 	ov->Internal = APC_STATUS_PENDING; /* E2 */
 	ov->InternalHigh = 0;
-	req->next = f->reqs;
-	if (f->reqs)
-		f->reqs->prev = req;
-	f->reqs = req;
-	apc__lock_give(&f->io_lock);
-
 	if (mode == APC__IO_NOTIFY) {
 		if (req->event)
 			event_signal(req->event, false); /* E8 */
@@ -720,9 +731,19 @@ static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
 	 * needs to know otherwise.  A result that is an error, or a read of
 	 * nothing from a file or a pipe, fails the call with no notification
 	 * (E11, E26); anything else finishes at once and still notifies
-	 * (E10, E14: a routine is queued, to run in an alertable wait).
+	 * (E10, E14: a routine is queued, to run in an alertable wait).  An
+	 * operation that finishes here is never entered in the lists of
+	 * operations in flight (nothing could cancel it in between).
+	 *
+	 * Except inside a run of completion routines on the io_uring engine
+	 * while more of them wait to run (a chain at a queue depth above
+	 * one): those operations go on the thread's ring and are submitted
+	 * together when the run ends, one io_uring_enter for the lot.
 	 */
-	n = apc__io_try(req);
+	n = mode == APC__IO_ROUTINE && eng == &apc__io_uring &&
+			    apc__uring_batching(req->thread)
+		    ? -EAGAIN
+		    : apc__io_try(req);
 	/* A stream write that moved part: the engine does the rest. */
 	if (n > 0 && op == APC__IO_WRITE && (uint32_t)n < len &&
 	    f->kind != APC__IO_FILE) {
@@ -737,12 +758,32 @@ static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
 			st = f->kind == APC__IO_FILE ? APC_ERROR_HANDLE_EOF
 						     : APC_ERROR_BROKEN_PIPE;
 		if (st)
-			goto unlink;
+			goto failed;
 		if (bytes)
 			*bytes = (uint32_t)n;
 		apc__io_done(req, n, true);
 		return 0;
 	}
+
+	/* In flight: entered where cancellation and thread exit find it. */
+	if (!reg_enter(req)) {
+		st = APC_ERROR_INVALID_PARAMETER; /* E13, a racing reuse */
+		goto failed;
+	}
+	apc__object_ref(&req->thread->hdr);
+	req->linked = true;
+	thread_link(req);
+	apc__lock_take(&f->io_lock);
+	if (f->closed) {
+		apc__lock_give(&f->io_lock);
+		st = APC_ERROR_INVALID_HANDLE;
+		goto unlink;
+	}
+	req->next = f->reqs;
+	if (f->reqs)
+		f->reqs->prev = req;
+	f->reqs = req;
+	apc__lock_give(&f->io_lock);
 	st = eng->submit(req);
 	if (st)
 		goto unlink;
@@ -754,6 +795,7 @@ unlink:
 	apc__lock_take(&f->io_lock);
 	req_unlink(req);
 	apc__lock_give(&f->io_lock);
+failed:
 	atomic_store_explicit((_Atomic uintptr_t *)&ov->Internal,
 			      apc__error_to_ntstatus(st), memory_order_release);
 fail:
@@ -907,7 +949,8 @@ uint32_t apc_port_bind(apc_handle port, apc_handle h, uintptr_t key)
 	if (!f->overlapped || f->port) {
 		st = APC_ERROR_INVALID_PARAMETER; /* F4, F5 */
 	} else {
-		f->port = p; /* keeps the port alive (F26) */
+		/* Keeps the port alive (F26); read unlocked by start(). */
+		__atomic_store_n(&f->port, p, __ATOMIC_RELEASE);
 		f->key = key;
 		p = NULL;
 	}
