@@ -220,6 +220,33 @@ APC_API uint32_t apc_overlapped_result(apc_handle h, apc_overlapped *ov,
 APC_API uint32_t apc_cancel_io(apc_handle h);
 APC_API uint32_t apc_cancel_io_ex(apc_handle h, apc_overlapped *ov);
 
+/*
+ * apc_cancel_synchronous_io - CancelSynchronousIo (E45)
+ *
+ * Ends the synchronous apc_read / apc_write (ov NULL) that thread is
+ * blocked in; that call returns APC_ERROR_OPERATION_ABORTED.  Returns 0,
+ * APC_ERROR_NOT_FOUND when the thread is not blocked in one (overlapped
+ * operations are never touched), or APC_ERROR_INVALID_HANDLE.  On POSIX
+ * a synchronous operation can be cancelled while it waits for a stream
+ * to become ready; a regular-file transfer in progress runs to its end.
+ */
+APC_API uint32_t apc_cancel_synchronous_io(apc_handle thread);
+
+/* Modes for apc_set_completion_modes (SetFileCompletionNotificationModes). */
+#define APC_FILE_SKIP_COMPLETION_PORT_ON_SUCCESS 0x1u
+#define APC_FILE_SKIP_SET_EVENT_ON_HANDLE 0x2u
+
+/*
+ * apc_set_completion_modes - SetFileCompletionNotificationModes (F7)
+ *
+ * APC_FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: an operation that finishes at
+ * once (the call returns 0) queues no packet to the bound port.
+ * APC_FILE_SKIP_SET_EVENT_ON_HANDLE: completions no longer signal the
+ * handle itself (E9).  Modes only add up; they cannot be cleared.
+ * Returns 0, APC_ERROR_INVALID_HANDLE or APC_ERROR_INVALID_PARAMETER.
+ */
+APC_API uint32_t apc_set_completion_modes(apc_handle h, uint32_t modes);
+
 /* ---- the engine --------------------------------------------------------- */
 
 /*

@@ -57,6 +57,7 @@ typedef intptr_t LONG_PTR;
 typedef size_t SIZE_T;
 typedef char CHAR;
 typedef wchar_t WCHAR;
+typedef unsigned char UCHAR;
 typedef const CHAR *LPCSTR;
 typedef const WCHAR *LPCWSTR;
 typedef void *PVOID;
@@ -832,6 +833,21 @@ static inline BOOL CancelIo(HANDLE hFile)
 static inline BOOL CancelIoEx(HANDLE hFile, LPOVERLAPPED lpOverlapped)
 {
 	return apc__win_bool(apc_cancel_io_ex(hFile, lpOverlapped));
+}
+
+static inline BOOL CancelSynchronousIo(HANDLE hThread)
+{
+	return apc__win_bool(apc_cancel_synchronous_io(hThread));
+}
+
+#define FILE_SKIP_COMPLETION_PORT_ON_SUCCESS                                   \
+	APC_FILE_SKIP_COMPLETION_PORT_ON_SUCCESS
+#define FILE_SKIP_SET_EVENT_ON_HANDLE APC_FILE_SKIP_SET_EVENT_ON_HANDLE
+
+static inline BOOL SetFileCompletionNotificationModes(HANDLE FileHandle,
+						      UCHAR Flags)
+{
+	return apc__win_bool(apc_set_completion_modes(FileHandle, Flags));
 }
 
 #ifdef UNICODE

@@ -272,6 +272,11 @@ struct apc__thread {
 	struct apc__io *io_reqs;
 	/* The thread's io_uring state (io-uring.c), or NULL. */
 	struct apc__uring *ring;
+	/* A synchronous stream operation blocked in poll() (io.c, E45):
+	 * 0 none, 1 blocked, 2 cancelled; and the eventfd that wakes it
+	 * (made on first need, -1 before). */
+	atomic_uint sync_state;
+	int sync_efd;
 
 	/* Mutexes this thread owns, abandoned at its exit (owned_lock). */
 	apc__lock owned_lock;

@@ -34,6 +34,7 @@ struct apc__file {
 	bool readable, writable, overlapped;
 	bool signalled; /* E9: set by a NULL-event completion */
 	bool closed;	/* the last handle is closed; fd is -1 */
+	uint32_t modes; /* APC_FILE_SKIP_* (atomic access) */
 
 	/* Under io_lock. */
 	apc__lock io_lock;
@@ -106,6 +107,9 @@ void apc__io_done(struct apc__io *req, int32_t res, bool on_owner);
 /* Try (the rest of) the operation without blocking: bytes moved by this
  * call, or -errno (-EAGAIN).  Regular files block on the fallback engine. */
 int32_t apc__io_try(struct apc__io *req);
+
+/* Test hook: the next n request allocations fail (ENOMEM injection). */
+void apc__io_test_fail_alloc(unsigned n);
 
 /* errno to Win32 error. */
 uint32_t apc__errno_to_error(int e);

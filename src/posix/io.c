@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -381,10 +382,24 @@ static _Thread_local struct apc__io *req_cache
 static _Thread_local uint32_t req_cached
 	__attribute__((tls_model("initial-exec")));
 
+/* Test hook (tests/test-io-faults.c): the next n allocations fail. */
+static atomic_uint req_fail;
+
+void apc__io_test_fail_alloc(unsigned n)
+{
+	atomic_store(&req_fail, n);
+}
+
 static struct apc__io *req_alloc(void)
 {
 	struct apc__io *req = req_cache;
+	unsigned fail = atomic_load_explicit(&req_fail, memory_order_relaxed);
 
+	while (fail &&
+	       !atomic_compare_exchange_weak(&req_fail, &fail, fail - 1))
+		;
+	if (fail)
+		return NULL;
 	if (!req)
 		return calloc(1, sizeof(*req));
 	req_cache = req->qnext;
@@ -528,7 +543,8 @@ void apc__io_done(struct apc__io *req, int32_t res, bool on_owner)
 	}
 	if (req->event)
 		event_signal(req->event, true);
-	else
+	else if (!(__atomic_load_n(&f->modes, __ATOMIC_RELAXED) &
+		   APC_FILE_SKIP_SET_EVENT_ON_HANDLE))
 		file_signal(f, true);
 	if (port)
 		apc__port_queue(port, key, req->ov, status, bytes);
@@ -578,11 +594,63 @@ int32_t apc__io_try(struct apc__io *req)
 	return (int32_t)n;
 }
 
+/*
+ * Wait until req's stream is ready, or the thread is cancelled (E45): it
+ * polls the descriptor and its own eventfd, and apc_cancel_synchronous_io
+ * moves sync_state from 1 (blocked) to 2 and writes that eventfd.
+ * Returns false when cancelled.
+ */
+static bool sync_wait(struct apc__io *req)
+{
+	struct apc__thread *t = apc__thread_current();
+	struct pollfd pfd[2] = {
+		{req->file->fd, req->op == APC__IO_READ ? POLLIN : POLLOUT, 0},
+		{-1, POLLIN, 0}};
+	unsigned was;
+
+	if (t && t->sync_efd < 0)
+		t->sync_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!t || t->sync_efd < 0) {
+		poll(pfd, 1, -1); /* no way to be cancelled: just wait */
+		return true;
+	}
+	pfd[1].fd = t->sync_efd;
+	atomic_store_explicit(&t->sync_state, 1, memory_order_seq_cst);
+	poll(pfd, 2, -1);
+	was = atomic_exchange_explicit(&t->sync_state, 0, memory_order_seq_cst);
+	if (was == 2) {
+		uint64_t v;
+
+		(void)!read(t->sync_efd, &v, sizeof(v));
+		return false;
+	}
+	return true;
+}
+
+uint32_t apc_cancel_synchronous_io(apc_handle thread)
+{
+	struct apc__thread *t = apc__thread_get(thread);
+	unsigned blocked = 1;
+	uint64_t one = 1;
+	uint32_t st = APC_ERROR_NOT_FOUND;
+
+	if (!t)
+		return APC_ERROR_INVALID_HANDLE;
+	if (atomic_compare_exchange_strong_explicit(&t->sync_state, &blocked, 2,
+						    memory_order_seq_cst,
+						    memory_order_seq_cst)) {
+		/* The eventfd exists: it was made before state became 1,
+		 * and lives as long as the thread object we hold. */
+		(void)!write(t->sync_efd, &one, sizeof(one));
+		st = 0;
+	}
+	apc__object_unref(&t->hdr);
+	return st;
+}
+
 /* ov NULL: a synchronous operation, waiting in poll() for a stream. */
 static uint32_t sync_io(struct apc__io *req, uint32_t *bytes)
 {
-	struct pollfd pfd = {req->file->fd,
-			     req->op == APC__IO_READ ? POLLIN : POLLOUT, 0};
 	int32_t n;
 
 	/* A write to a stream goes on until every byte is written. */
@@ -591,8 +659,8 @@ static uint32_t sync_io(struct apc__io *req, uint32_t *bytes)
 		req->done + (uint32_t)n < req->len)) {
 		if (n > 0)
 			req->done += (uint32_t)n;
-		else
-			poll(&pfd, 1, -1);
+		else if (!sync_wait(req))
+			return APC_ERROR_OPERATION_ABORTED;
 	}
 	if (n < 0)
 		return apc__errno_to_error(-n);
@@ -761,6 +829,9 @@ static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
 			goto failed;
 		if (bytes)
 			*bytes = (uint32_t)n;
+		if (__atomic_load_n(&f->modes, __ATOMIC_RELAXED) &
+		    APC_FILE_SKIP_COMPLETION_PORT_ON_SUCCESS)
+			req->no_port = true; /* F7 */
 		apc__io_done(req, n, true);
 		return 0;
 	}
@@ -927,6 +998,21 @@ uint32_t apc_cancel_io_ex(apc_handle h, apc_overlapped *ov)
 		cancel_matching(f, NULL, ov, false, &found); /* E39, E40 */
 	apc__object_unref(&f->hdr);
 	return found ? 0 : APC_ERROR_NOT_FOUND; /* E41 */
+}
+
+uint32_t apc_set_completion_modes(apc_handle h, uint32_t modes)
+{
+	struct apc__file *f;
+
+	if (modes & ~(APC_FILE_SKIP_COMPLETION_PORT_ON_SUCCESS |
+		      APC_FILE_SKIP_SET_EVENT_ON_HANDLE))
+		return APC_ERROR_INVALID_PARAMETER;
+	f = (struct apc__file *)apc__handle_get(h, APC__TYPE_FILE);
+	if (!f)
+		return APC_ERROR_INVALID_HANDLE;
+	__atomic_fetch_or(&f->modes, modes, __ATOMIC_RELAXED);
+	apc__object_unref(&f->hdr);
+	return 0;
 }
 
 /* ---- completion ports: binding ----------------------------------------- */

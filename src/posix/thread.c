@@ -33,7 +33,11 @@ _Thread_local struct apc__tls apc__tls
 
 static void thread_destroy(struct apc__object *obj)
 {
-	apc__uring_thread_free((struct apc__thread *)obj);
+	struct apc__thread *t = (struct apc__thread *)obj;
+
+	if (t->sync_efd >= 0)
+		close(t->sync_efd);
+	apc__uring_thread_free(t);
 	free(obj);
 }
 
@@ -68,6 +72,7 @@ static struct apc__thread *thread_new(void)
 	atomic_init(&t->exited, 0);
 	atomic_init(&t->owned_lock.v, 0);
 	t->owned = NULL;
+	t->sync_efd = -1;
 	return t;
 }
 

@@ -240,6 +240,18 @@ uint32_t apc_cancel_io_ex(apc_handle h, apc_overlapped *ov)
 	return CancelIoEx(h, (LPOVERLAPPED)ov) ? 0 : GetLastError();
 }
 
+uint32_t apc_cancel_synchronous_io(apc_handle thread)
+{
+	return CancelSynchronousIo(thread) ? 0 : GetLastError();
+}
+
+uint32_t apc_set_completion_modes(apc_handle h, uint32_t modes)
+{
+	return SetFileCompletionNotificationModes(h, (UCHAR)modes)
+		       ? 0
+		       : GetLastError();
+}
+
 /* ---- the engine ---------------------------------------------------------- */
 
 const char *apc_io_engine(void)
