@@ -336,10 +336,35 @@ static struct packet *take(struct apc__port *p, uint32_t max, uint32_t *got)
 }
 
 /*
- * Under the lock: hand queued packets to the most recent getters while
- * the concurrency value allows (F10, F23).
+ * Served getters to wake once the port lock is released: a wake-up is a
+ * system call when the getter sleeps, and making it under the lock kept
+ * every other poster and getter waiting that long.  Each entry holds a
+ * reference, so the thread object outlives the ring even if the getter
+ * has already seen its packets and gone; a ring that finds the thread
+ * running, or in a later wait, costs at most a spurious wake-up, which
+ * every wait tolerates.
  */
-static void dispatch(struct apc__port *p)
+#define WAKES_MAX 8
+struct wakes {
+	unsigned int n;
+	struct apc__thread *t[WAKES_MAX];
+};
+
+static void wakes_run(struct wakes *w)
+{
+	for (unsigned int i = 0; i < w->n; i++) {
+		apc__doorbell_ring(w->t[i], false);
+		apc__object_unref(&w->t[i]->hdr);
+	}
+	w->n = 0;
+}
+
+/*
+ * Under the lock: hand queued packets to the most recent getters while
+ * the concurrency value allows (F10, F23); their wake-ups go in w (or
+ * are made here when w is full).
+ */
+static void dispatch(struct apc__port *p, struct wakes *w)
 {
 	while (p->head && p->getters && p->running < p->concurrency) {
 		struct getter *g = p->getters;
@@ -350,7 +375,12 @@ static void dispatch(struct apc__port *p)
 		p->running++; /* on the getter's behalf */
 		atomic_store_explicit(&g->state, GETTER_SERVED,
 				      memory_order_seq_cst);
-		apc__doorbell_ring(t, false);
+		if (w->n < WAKES_MAX) {
+			apc__object_ref(&t->hdr);
+			w->t[w->n++] = t;
+		} else {
+			apc__doorbell_ring(t, false);
+		}
 	}
 }
 
@@ -375,6 +405,7 @@ static void uncount_self(struct apc__port *p)
 static void dissociate(void)
 {
 	struct apc__port *p = port_tls.port;
+	struct wakes w = {0};
 	bool all;
 
 	if (!p)
@@ -382,9 +413,10 @@ static void dissociate(void)
 	all = apc__object_lock(&p->hdr);
 	if (port_tls.counted) {
 		p->running--;
-		dispatch(p);
+		dispatch(p, &w);
 	}
 	apc__object_unlock(&p->hdr, all);
+	wakes_run(&w);
 	port_tls.port = NULL;
 	port_tls.counted = false;
 	port_tls.parked = false;
@@ -401,6 +433,7 @@ static void associate(struct apc__port *p)
 void apc__port_thread_block(void)
 {
 	struct apc__port *p = port_tls.port;
+	struct wakes w = {0};
 	bool all;
 
 	if (!p || !port_tls.counted)
@@ -409,8 +442,9 @@ void apc__port_thread_block(void)
 	p->running--;
 	port_tls.counted = false;
 	port_tls.parked = true;
-	dispatch(p);
+	dispatch(p, &w);
 	apc__object_unlock(&p->hdr, all);
+	wakes_run(&w);
 }
 
 void apc__port_thread_unblock(void)
@@ -499,6 +533,7 @@ uint32_t apc__port_queue(struct apc__object *port, uintptr_t key,
 {
 	struct apc__port *p = (struct apc__port *)port;
 	struct packet *n = packet_alloc();
+	struct wakes w = {0};
 	bool all;
 
 	if (!n)
@@ -521,12 +556,13 @@ uint32_t apc__port_queue(struct apc__object *port, uintptr_t key,
 	else
 		p->head = n;
 	p->tail = n;
-	dispatch(p);
+	dispatch(p, &w);
 	/* Still queued: the port is signalled (F25).  Threads waiting on
 	 * the handle are all released (waiting removes nothing). */
 	if (p->head && p->hdr.waiters)
 		apc__object_wake(&p->hdr);
 	apc__object_unlock(&p->hdr, all);
+	wakes_run(&w);
 	return 0;
 }
 
@@ -668,7 +704,7 @@ static int getter_wait(struct apc__thread *t, struct apc__port *p,
 			apc__doorbell_park(t, dl);
 		apc__doorbell_disarm(t);
 	}
-	/* The dispatcher rang under the lock: wait for it to let go. */
+	/* The dispatcher wrote g under the lock: wait for it to let go. */
 	all = apc__object_lock(&p->hdr);
 	apc__object_unlock(&p->hdr, all);
 	if (atomic_load_explicit(&g->state, memory_order_acquire) ==
