@@ -411,6 +411,10 @@ bool apc__file_signalled(struct apc__object *obj);
  * free what is left (io-uring.c).
  */
 void apc__io_thread_exit(struct apc__thread *t);
+
+/* At thread exit, after the APC queue is closed (its discarded routines
+ * free requests): free the thread's cache of request records (io.c). */
+void apc__io_cache_drain(void);
 void apc__uring_thread_free(struct apc__thread *t);
 
 /*

@@ -30,9 +30,9 @@
 
 #include "io-internal.h"
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+static apc__lock start_lock = APC__LOCK_INIT;
 static int epfd = -1, wakefd = -1;
-static bool ok;
+static atomic_bool ok;
 
 /* Handles to drop from the epoll set (under forget_lock). */
 static apc__lock forget_lock = APC__LOCK_INIT;
@@ -143,38 +143,57 @@ static void *engine_thread(void *arg)
 	return NULL;
 }
 
-static void start(void)
+/*
+ * Start the engine thread, once; a start that fails (no descriptors, no
+ * memory, no thread) is tried again by the next caller.  Returns 0 or the
+ * error.
+ */
+static uint32_t start(void)
 {
 	struct epoll_event e = {.events = EPOLLIN, .data.ptr = &wake_marker};
 	pthread_attr_t attr;
 	pthread_t pt;
+	uint32_t st = 0;
 
+	if (atomic_load_explicit(&ok, memory_order_acquire))
+		return 0;
+	apc__lock_take(&start_lock);
+	if (atomic_load_explicit(&ok, memory_order_relaxed))
+		goto out;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (epfd < 0 || wakefd < 0 ||
-	    epoll_ctl(epfd, EPOLL_CTL_ADD, wakefd, &e) < 0)
+	    epoll_ctl(epfd, EPOLL_CTL_ADD, wakefd, &e) < 0) {
+		st = apc__errno_to_error(errno);
 		goto fail;
+	}
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	ok = pthread_create(&pt, &attr, engine_thread, NULL) == 0;
+	if (pthread_create(&pt, &attr, engine_thread, NULL) == 0) {
+		pthread_attr_destroy(&attr);
+		atomic_store_explicit(&ok, true, memory_order_release);
+		goto out;
+	}
 	pthread_attr_destroy(&attr);
-	if (ok)
-		return;
+	st = APC_ERROR_NOT_ENOUGH_MEMORY;
 fail:
 	if (epfd >= 0)
 		close(epfd);
 	if (wakefd >= 0)
 		close(wakefd);
 	epfd = wakefd = -1;
+out:
+	apc__lock_give(&start_lock);
+	return st;
 }
 
 static uint32_t fb_submit(struct apc__io *req)
 {
 	struct apc__file *f = req->file;
+	uint32_t st = start();
 
-	pthread_once(&once, start);
-	if (!ok)
-		return APC_ERROR_NOT_ENOUGH_MEMORY;
+	if (st)
+		return st;
 	apc__lock_take(&f->io_lock);
 	req->qnext = NULL;
 	if (req->op == APC__IO_READ) {
@@ -229,7 +248,7 @@ static void fb_forget(struct apc__file *f)
 	struct forget *n;
 	uint64_t one = 1;
 
-	if (!ok)
+	if (!atomic_load_explicit(&ok, memory_order_acquire))
 		return;
 	apc__lock_take(&f->io_lock);
 	if (!f->ep_added || !(n = malloc(sizeof(*n)))) {

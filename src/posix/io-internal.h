@@ -90,8 +90,9 @@ struct apc__io_engine {
 extern const struct apc__io_engine apc__io_fallback;
 extern const struct apc__io_engine apc__io_uring;
 
-/* io-uring.c: can io_uring run here?  (Probed once.) */
-bool apc__io_uring_usable(void);
+/* io-uring.c: can io_uring run here?  1 yes, -1 no (remembered), or a
+ * transient -errno (no descriptors or memory to try; not remembered). */
+int apc__io_uring_probe(void);
 
 /* io-uring.c, owner: should a routine's operation join a batch on t's
  * ring rather than be tried at once? */

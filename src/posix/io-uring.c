@@ -77,8 +77,8 @@ static bool wake_msg;
 static struct apc__uring sender;
 
 static struct apc__uring eng;
-static pthread_once_t eng_once = PTHREAD_ONCE_INIT;
-static bool eng_ok;
+static apc__lock eng_start_lock = APC__LOCK_INIT;
+static atomic_bool eng_ok;
 
 /* Requests for the engine thread to submit. */
 static apc__lock eng_q_lock = APC__LOCK_INIT;
@@ -86,52 +86,51 @@ static struct apc__io *eng_q, *eng_q_tail;
 
 /* ---- the probe --------------------------------------------------------- */
 
-static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
-static bool usable;
-static unsigned setup_flags;
+static apc__lock probe_lock = APC__LOCK_INIT;
+static atomic_int probed; /* 0 not yet, 1 usable, -1 not usable */
 
 static int ring_init(struct io_uring *ring, unsigned sq, unsigned cq)
 {
 	struct io_uring_params p;
-	int r;
 
+	/*
+	 * No IORING_SETUP_COOP_TASKRUN: with it, finishing a request (and
+	 * dropping its file) waits until the issuing thread next enters the
+	 * kernel, so a pipe whose handle was closed stayed open, seen from
+	 * its peer, for as long as that thread slept in a futex.
+	 */
 	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_CQSIZE | setup_flags;
+	p.flags = IORING_SETUP_CQSIZE;
 	p.cq_entries = cq;
-	r = io_uring_queue_init_params(sq, ring, &p);
-	if (r == -EINVAL && setup_flags) {
-		/* A kernel without COOP_TASKRUN. */
-		memset(&p, 0, sizeof(p));
-		p.flags = IORING_SETUP_CQSIZE;
-		p.cq_entries = cq;
-		r = io_uring_queue_init_params(sq, ring, &p);
-	}
-	return r;
+	return io_uring_queue_init_params(sq, ring, &p);
 }
 
-static void probe(void)
+/* Out of descriptors or memory: says nothing about io_uring. */
+static bool transient(int r)
+{
+	return r == -EMFILE || r == -ENFILE || r == -ENOMEM || r == -EAGAIN;
+}
+
+static int probe(void)
 {
 	static const int ops[] = {IORING_OP_READ, IORING_OP_WRITE,
 				  IORING_OP_POLL_ADD, IORING_OP_ASYNC_CANCEL};
 	struct io_uring_probe *pr;
 	struct io_uring ring;
+	bool ok;
+	int r;
 
-	/*
-	 * Completions are only needed when the thread enters the kernel
-	 * anyway (it reaps in its waits), so no interrupt is sent to a
-	 * running thread for them.
-	 */
-	setup_flags = IORING_SETUP_COOP_TASKRUN;
-	if (ring_init(&ring, 4, 8) < 0)
-		return; /* no io_uring: ENOSYS, EPERM (sysctl, seccomp) */
+	r = ring_init(&ring, 4, 8);
+	if (r < 0) /* ENOSYS, EPERM (sysctl, seccomp): no io_uring */
+		return transient(r) ? r : -1;
 	/* Multishot polls and timeouts in io_uring_enter (5.13, 5.11), and
 	 * completions never dropped. */
 	pr = io_uring_get_probe_ring(&ring);
-	usable = pr && (ring.features & IORING_FEAT_NODROP) &&
-		 (ring.features & IORING_FEAT_EXT_ARG);
-	for (unsigned i = 0; usable && i < sizeof(ops) / sizeof(ops[0]); i++)
-		usable = io_uring_opcode_supported(pr, ops[i]);
-	if (usable && pr && io_uring_opcode_supported(pr, IORING_OP_MSG_RING)) {
+	ok = pr && (ring.features & IORING_FEAT_NODROP) &&
+	     (ring.features & IORING_FEAT_EXT_ARG);
+	for (unsigned i = 0; ok && i < sizeof(ops) / sizeof(ops[0]); i++)
+		ok = io_uring_opcode_supported(pr, ops[i]);
+	if (ok && io_uring_opcode_supported(pr, IORING_OP_MSG_RING)) {
 		const char *w = getenv("APC_URING_WAKE");
 
 		wake_msg = w && !strcmp(w, "msgring") &&
@@ -140,12 +139,26 @@ static void probe(void)
 	if (pr)
 		io_uring_free_probe(pr);
 	io_uring_queue_exit(&ring);
+	return ok ? 1 : -1;
 }
 
-bool apc__io_uring_usable(void)
+int apc__io_uring_probe(void)
 {
-	pthread_once(&probe_once, probe);
-	return usable;
+	int p = atomic_load_explicit(&probed, memory_order_acquire);
+
+	if (p)
+		return p;
+	apc__lock_take(&probe_lock);
+	p = atomic_load_explicit(&probed, memory_order_relaxed);
+	if (!p) {
+		p = probe();
+		/* A transient failure is not remembered: the next call
+		 * probes again. */
+		if (p == 1 || p == -1)
+			atomic_store_explicit(&probed, p, memory_order_release);
+	}
+	apc__lock_give(&probe_lock);
+	return p;
 }
 
 /* ---- submissions ------------------------------------------------------- */
@@ -200,26 +213,36 @@ bool apc__uring_batching(struct apc__thread *t)
 	       (t->local_head || (r && r->queued));
 }
 
-static struct apc__uring *thread_ring(struct apc__thread *t)
+/* The calling thread's ring, made on first need: 0, or the error (its
+ * ring torn down at exit, or no descriptors or memory to make one). */
+static uint32_t thread_ring(struct apc__thread *t, struct apc__uring **out)
 {
 	struct apc__uring *r = t->ring;
+	int e;
 
+	*out = r;
 	if (r)
-		return r->live ? r : NULL;
+		return r->live ? 0 : APC_ERROR_GEN_FAILURE;
 	r = calloc(1, sizeof(*r));
 	if (!r)
-		return NULL;
+		return APC_ERROR_NOT_ENOUGH_MEMORY;
 	r->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (r->efd < 0 || ring_init(&r->ring, THREAD_SQ, THREAD_CQ) < 0) {
-		if (r->efd >= 0)
-			close(r->efd);
+	if (r->efd < 0) {
+		e = errno;
 		free(r);
-		return NULL;
+		return apc__errno_to_error(e);
+	}
+	e = ring_init(&r->ring, THREAD_SQ, THREAD_CQ);
+	if (e < 0) {
+		close(r->efd);
+		free(r);
+		return apc__errno_to_error(-e);
 	}
 	r->live = true;
 	atomic_store_explicit((_Atomic(struct apc__uring *) *)&t->ring, r,
 			      memory_order_release);
-	return r;
+	*out = r;
+	return 0;
 }
 
 static void eng_reap_batch(void);
@@ -260,7 +283,7 @@ static void eng_take(void)
 		 * before the cancel's ASYNC_CANCEL is submitted.
 		 */
 		apc__lock_take(&f->io_lock);
-		cancelled = req->cancelled;
+		cancelled = __atomic_load_n(&req->cancelled, __ATOMIC_RELAXED);
 		if (!cancelled) {
 			apc__lock_take(&eng.sq_lock);
 			prep(sqe_get(&eng), req);
@@ -288,37 +311,64 @@ static void *eng_thread(void *arg)
 	return NULL;
 }
 
-static void eng_start(void)
+/*
+ * Start the engine thread and its ring, once; a start that fails (no
+ * descriptors, no memory, no thread) is tried again by the next caller.
+ * Returns 0 or the error.
+ */
+static uint32_t eng_start(void)
 {
 	pthread_attr_t attr;
 	pthread_t pt;
+	uint32_t st = 0;
+	int r;
 
+	if (atomic_load_explicit(&eng_ok, memory_order_acquire))
+		return 0;
+	apc__lock_take(&eng_start_lock);
+	if (atomic_load_explicit(&eng_ok, memory_order_relaxed))
+		goto out;
 	eng.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (eng.efd < 0)
-		return;
-	if (ring_init(&eng.ring, ENGINE_SQ, 8 * ENGINE_SQ) < 0) {
-		close(eng.efd);
-		return;
+	if (eng.efd < 0) {
+		st = apc__errno_to_error(errno);
+		goto out;
 	}
+	r = ring_init(&eng.ring, ENGINE_SQ, 8 * ENGINE_SQ);
+	if (r < 0) {
+		st = apc__errno_to_error(-r);
+		close(eng.efd);
+		goto out;
+	}
+	eng.live = true;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	eng_ok = pthread_create(&pt, &attr, eng_thread, NULL) == 0;
+	r = pthread_create(&pt, &attr, eng_thread, NULL);
 	pthread_attr_destroy(&attr);
-	if (!eng_ok)
+	if (r) {
+		eng.live = false;
 		io_uring_queue_exit(&eng.ring);
-	else
-		eng.live = true;
+		close(eng.efd);
+		st = APC_ERROR_NOT_ENOUGH_MEMORY;
+		goto out;
+	}
+	atomic_store_explicit(&eng_ok, true, memory_order_release);
+out:
+	apc__lock_give(&eng_start_lock);
+	return st;
 }
 
 static uint32_t uring_submit(struct apc__io *req)
 {
 	struct apc__uring *r;
+	uint32_t st;
 
 	if (req->mode == APC__IO_ROUTINE) {
 		struct apc__thread *t = req->thread;
 
-		r = thread_ring(t);
-		if (!r || r->inflight >= THREAD_CQ)
+		st = thread_ring(t, &r);
+		if (st)
+			return st;
+		if (r->inflight >= THREAD_CQ)
 			return APC_ERROR_NOT_ENOUGH_MEMORY; /* E24 */
 		req->ring = r;
 		r->inflight++;
@@ -332,9 +382,9 @@ static uint32_t uring_submit(struct apc__io *req)
 		apc__lock_give(&r->sq_lock);
 		return 0;
 	}
-	pthread_once(&eng_once, eng_start);
-	if (!eng_ok)
-		return APC_ERROR_NOT_ENOUGH_MEMORY;
+	st = eng_start();
+	if (st)
+		return st;
 	apc__lock_take(&eng_q_lock);
 	req->qnext = NULL;
 	if (eng_q_tail) {
@@ -383,7 +433,8 @@ static bool cqe_req(struct apc__uring *r, struct apc__io *req, int32_t res,
 		    bool owner)
 {
 	if (res > 0 && req->op == APC__IO_WRITE &&
-	    req->done + (uint32_t)res < req->len && !req->cancelled) {
+	    req->done + (uint32_t)res < req->len &&
+	    !__atomic_load_n(&req->cancelled, __ATOMIC_RELAXED)) {
 		req->done += (uint32_t)res;
 		apc__lock_take(&r->sq_lock);
 		prep(sqe_get(r), req);

@@ -19,46 +19,72 @@
 
 /* ---- the engine -------------------------------------------------------- */
 
-static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
-static const struct apc__io_engine *engine;
+static apc__lock engine_lock = APC__LOCK_INIT;
+static atomic_bool engine_decided;
+static const struct apc__io_engine *engine; /* NULL: none can run */
 
-static void engine_pick(void)
+/*
+ * A write to a pipe or socket whose reader is gone raises SIGPIPE in the
+ * writing thread (io_uring's inline writes included); Win32 code expects
+ * an error instead (N2).  Unless the application installed its own
+ * handler, apcrt ignores the signal.
+ */
+static void ignore_sigpipe(void)
 {
-	const char *want = getenv("APC_ENGINE");
-
-	/*
-	 * A write to a pipe or socket whose reader is gone raises SIGPIPE in
-	 * the writing thread (io_uring's inline writes included); Win32 code
-	 * expects an error instead (N2).  Unless the application installed
-	 * its own handler, apcrt ignores the signal.
-	 */
 	struct sigaction sa;
 
 	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
 		sa.sa_handler = SIG_IGN;
 		sigaction(SIGPIPE, &sa, NULL);
 	}
-
-	if (!want || !*want)
-		engine = apc__io_uring_usable() ? &apc__io_uring
-						: &apc__io_fallback;
-	else if (!strcmp(want, "uring"))
-		engine = apc__io_uring_usable() ? &apc__io_uring : NULL;
-	else if (!strcmp(want, "fallback"))
-		engine = &apc__io_fallback;
-	else
-		engine = NULL;
 }
 
-static const struct apc__io_engine *engine_get(void)
+/*
+ * The engine, decided by the first call that needs one: APC_ENGINE, else
+ * io_uring where it can be set up, else the fallback.  NULL when none can
+ * run, with *err: APC_ERROR_NOT_SUPPORTED for good (APC_ENGINE names an
+ * engine that cannot run here, or none), or a transient error when the
+ * probe itself found no descriptor or memory (nothing is decided then;
+ * the next call probes again).
+ */
+static const struct apc__io_engine *engine_get(uint32_t *err)
 {
-	pthread_once(&engine_once, engine_pick);
+	const char *want;
+	int p = 1;
+
+	*err = APC_ERROR_NOT_SUPPORTED;
+	if (atomic_load_explicit(&engine_decided, memory_order_acquire))
+		return engine;
+	apc__lock_take(&engine_lock);
+	if (atomic_load_explicit(&engine_decided, memory_order_relaxed))
+		goto out;
+	ignore_sigpipe();
+	want = getenv("APC_ENGINE");
+	if (!want || !*want) {
+		p = apc__io_uring_probe();
+		engine = p == 1 ? &apc__io_uring : &apc__io_fallback;
+	} else if (!strcmp(want, "uring")) {
+		p = apc__io_uring_probe();
+		engine = p == 1 ? &apc__io_uring : NULL;
+	} else {
+		engine = !strcmp(want, "fallback") ? &apc__io_fallback : NULL;
+	}
+	if (p < -1) {
+		engine = NULL;
+		*err = apc__errno_to_error(-p);
+		apc__lock_give(&engine_lock);
+		return NULL;
+	}
+	atomic_store_explicit(&engine_decided, true, memory_order_release);
+out:
+	apc__lock_give(&engine_lock);
 	return engine;
 }
 
 const char *apc_io_engine(void)
 {
-	const struct apc__io_engine *e = engine_get();
+	uint32_t err;
+	const struct apc__io_engine *e = engine_get(&err);
 
 	return e ? e->name : NULL;
 }
@@ -151,9 +177,9 @@ static uint32_t file_new(int fd, bool overlapped, apc_handle *out)
 	int fl;
 	uint32_t r;
 
-	if (!engine_get()) {
+	if (!engine_get(&r)) {
 		close(fd);
-		return APC_ERROR_NOT_SUPPORTED;
+		return r;
 	}
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fstat(fd, &st) < 0) {
@@ -381,6 +407,9 @@ static _Thread_local struct apc__io *req_cache
 	__attribute__((tls_model("initial-exec")));
 static _Thread_local uint32_t req_cached
 	__attribute__((tls_model("initial-exec")));
+/* Set once the thread has drained its cache at exit: frees go to free(). */
+static _Thread_local bool req_cache_closed
+	__attribute__((tls_model("initial-exec")));
 
 /* Test hook (tests/test-io-faults.c): the next n allocations fail. */
 static atomic_uint req_fail;
@@ -415,7 +444,7 @@ static void req_free(struct apc__io *req)
 		apc__object_unref(req->event);
 	if (req->linked)
 		apc__object_unref(&req->thread->hdr);
-	if (req_cached < REQ_CACHE) {
+	if (req_cached < REQ_CACHE && !req_cache_closed) {
 		req->qnext = req_cache;
 		req_cache = req;
 		req_cached++;
@@ -424,10 +453,11 @@ static void req_free(struct apc__io *req)
 	free(req);
 }
 
-static void req_cache_drain(void)
+void apc__io_cache_drain(void)
 {
 	struct apc__io *req;
 
+	req_cache_closed = true;
 	while ((req = req_cache)) {
 		req_cache = req->qnext;
 		free(req);
@@ -486,10 +516,18 @@ static void file_signal(struct apc__file *f, bool on)
 void apc__io_done(struct apc__io *req, int32_t res, bool on_owner)
 {
 	struct apc__file *f = req->file;
+	struct apc__thread *t = req->thread;
 	struct apc__object *port;
 	uint32_t status = APC_STATUS_SUCCESS, bytes = 0, err = 0;
 	uintptr_t key;
 
+	/* A stream write cancelled after it moved part reports a success
+	 * with what it moved: those bytes are on their way, and a caller
+	 * told "0 bytes, aborted" would send them twice (E43 allows the
+	 * success).  A peer gone mid-write is an error, with 0 bytes (E16):
+	 * nothing more will arrive. */
+	if (res == -ECANCELED && req->op == APC__IO_WRITE && req->done)
+		res = (int32_t)req->done;
 	if (res >= 0) {
 		bytes = (uint32_t)res;
 		/* A read of nothing: the end of a file (E26), a pipe whose
@@ -510,9 +548,10 @@ void apc__io_done(struct apc__io *req, int32_t res, bool on_owner)
 		bytes = 0;
 	}
 
+	/* Out of the registry before Internal is final, so that a caller
+	 * who sees it final can start the OVERLAPPED again (E13). */
 	if (req->linked) {
 		reg_leave(req);
-		thread_unlink(req);
 		apc__lock_take(&f->io_lock);
 		req_unlink(req);
 		apc__lock_give(&f->io_lock);
@@ -531,13 +570,29 @@ void apc__io_done(struct apc__io *req, int32_t res, bool on_owner)
 			      memory_order_release);
 
 	if (req->mode == APC__IO_ROUTINE) {
+		uint32_t st;
+
 		req->err = err;
 		req->bytes = bytes;
+		/* Off the thread's list only now: an ending thread waits for
+		 * its list to empty, and its handle must find Internal final
+		 * (G8).  Before the routine is queued: the owner may run it,
+		 * and free req, at once. */
+		if (req->linked)
+			thread_unlink(req);
 		/* A routine, no packet (F8). */
-		if (on_owner ? apc__queue_internal_self(
-				       req->thread, routine_apc, (uintptr_t)req)
-			     : apc__queue_internal(req->thread, routine_apc,
-						   (uintptr_t)req))
+		if (on_owner) {
+			st = apc__queue_internal_self(t, routine_apc,
+						      (uintptr_t)req);
+		} else {
+			/* The reference req holds may go with the routine
+			 * before the push has rung the doorbell. */
+			apc__object_ref(&t->hdr);
+			st = apc__queue_internal(t, routine_apc,
+						 (uintptr_t)req);
+			apc__object_unref(&t->hdr);
+		}
+		if (st)
 			req_free(req); /* the thread has ended (G1, G6) */
 		return;
 	}
@@ -548,6 +603,8 @@ void apc__io_done(struct apc__io *req, int32_t res, bool on_owner)
 		file_signal(f, true);
 	if (port)
 		apc__port_queue(port, key, req->ov, status, bytes);
+	if (req->linked)
+		thread_unlink(req); /* after the notifications (G8) */
 	req_free(req);
 }
 
@@ -679,17 +736,18 @@ static uint32_t sync_io(struct apc__io *req, uint32_t *bytes)
 static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
 		      apc_io_fn fn, uint8_t op, uint32_t *bytes)
 {
-	const struct apc__io_engine *eng = engine_get();
+	uint32_t st = 0;
+	const struct apc__io_engine *eng = engine_get(&st);
 	uint8_t mode = fn ? APC__IO_ROUTINE : APC__IO_NOTIFY;
 	struct apc__io *req;
 	struct apc__file *f;
-	uint32_t st = 0;
 	int32_t n;
 
 	if (bytes)
 		*bytes = 0;
 	if (!eng)
-		return APC_ERROR_NOT_SUPPORTED;
+		return st;
+	st = 0;
 	f = (struct apc__file *)apc__handle_get(h, APC__TYPE_FILE);
 	if (!f)
 		return APC_ERROR_INVALID_HANDLE;
@@ -958,7 +1016,8 @@ static void cancel_matching(struct apc__file *f, struct apc__thread *t,
 		(*found)++;
 		if (req->cancelled)
 			continue;
-		req->cancelled = true;
+		/* Read unlocked by the engines (io-uring.c). */
+		__atomic_store_n(&req->cancelled, true, __ATOMIC_RELAXED);
 		if (engine->cancel(req)) {
 			req->qnext = now;
 			now = req;
@@ -1073,11 +1132,13 @@ void apc__io_thread_exit(struct apc__thread *t)
 {
 	struct apc__file *f;
 	unsigned found = 0;
+	bool any;
 
-	if (!t->io_reqs && !t->ring) {
-		req_cache_drain();
+	apc__lock_take(&t->io_lock);
+	any = t->io_reqs || t->ring;
+	apc__lock_give(&t->io_lock);
+	if (!any)
 		return;
-	}
 	/*
 	 * G6: cancel them, handle by handle, then wait until every one has
 	 * ended (G8: the thread object signals after that).  Routines that
@@ -1096,5 +1157,4 @@ void apc__io_thread_exit(struct apc__thread *t)
 		}
 	}
 	apc__uring_thread_exit(t);
-	req_cache_drain();
 }

@@ -122,6 +122,7 @@ static void thread_exit_processing(void *arg)
 	apc__mutexes_abandon(t);
 	apc__queue_close(t);
 	apc__apc_cache_drain();
+	apc__io_cache_drain();
 
 	all = apc__object_lock(&t->hdr);
 	atomic_store_explicit(&t->exited, 1, memory_order_release);
