@@ -34,12 +34,26 @@ meson test -C build-debug --setup=nospin --print-errorlogs || status=1
 echo "=== build-debug, the fallback I/O engine (APC_ENGINE=fallback) ==="
 meson test -C build-debug --setup=fallback --print-errorlogs || status=1
 
+# The I/O tests again on the fallback engine, under each sanitizer (the
+# rest of the suite does no I/O).
+io_tests=(io io-faults port engine example-iocp-echo example-file-copy-3150000)
+
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run build-asan
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+run build-asan
+echo "=== build-asan, the fallback I/O engine ==="
+meson test -C build-asan --setup=fallback --print-errorlogs "${io_tests[@]}" ||
+	status=1
+unset ASAN_OPTIONS UBSAN_OPTIONS
 
 setup build-tsan -Db_sanitize=thread -Db_lundef=false
-TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run build-tsan
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+run build-tsan
+echo "=== build-tsan, the fallback I/O engine ==="
+meson test -C build-tsan --setup=fallback --print-errorlogs "${io_tests[@]}" ||
+	status=1
+unset TSAN_OPTIONS
 
 # The Windows backend, cross-built with mingw-w64, its portable tests and
 # examples run under Wine (in a Wine prefix of its own, made on first use).
@@ -57,7 +71,10 @@ failed=0
 for log in build-debug/meson-logs/testlog.txt \
 	build-debug/meson-logs/testlog-nospin.txt \
 	build-debug/meson-logs/testlog-fallback.txt \
-	build-asan/meson-logs/testlog.txt build-tsan/meson-logs/testlog.txt \
+	build-asan/meson-logs/testlog.txt \
+	build-asan/meson-logs/testlog-fallback.txt \
+	build-tsan/meson-logs/testlog.txt \
+	build-tsan/meson-logs/testlog-fallback.txt \
 	build-win/meson-logs/testlog.txt; do
 	[ -f "$log" ] || continue
 	read -r p f < <(awk '/Synthesis: Tested:/ {
