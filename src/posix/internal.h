@@ -519,7 +519,18 @@ void apc__doorbell_ring(struct apc__thread *t, bool for_apc);
 uint64_t apc__stat_futex_wakes(void);
 uint64_t apc__stat_futex_waits(void);
 
-/* ---- clocks ------------------------------------------------------------ */
+/* ---- clocks and spinning (wait.c) -------------------------------------- */
+
+/* CLOCK_MONOTONIC in ns. */
+uint64_t apc__mono_ns(void);
+
+/*
+ * Before parking, a waiter polls ready(arg) for up to apc__spin_ns
+ * (default 5 us on more than one CPU, APC_SPIN_NS overrides, 0 disables,
+ * at most 1 ms) or until the deadline; true when ready.
+ */
+extern uint64_t apc__spin_ns;
+bool apc__spin(bool (*ready)(void *), void *arg, const struct timespec *dl);
 
 void apc__deadline_after_ms(struct timespec *ts, uint32_t ms);
 bool apc__deadline_passed(const struct timespec *deadline);

@@ -589,28 +589,6 @@ uint32_t apc_port_post(apc_handle port, uint32_t bytes, uintptr_t key,
  * it spins, so a post hands it the packet and finds its doorbell running:
  * no system call on either side.  APC_SPIN_NS sets it as for wait.c.
  */
-static uint64_t spin_ns;
-
-__attribute__((constructor)) static void init_spin(void)
-{
-	const char *env = getenv("APC_SPIN_NS");
-
-	if (env && *env)
-		spin_ns = strtoull(env, NULL, 10);
-	else if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
-		spin_ns = 5000;
-	if (spin_ns > 1000000)
-		spin_ns = 1000000;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static bool getter_ready(struct apc__thread *t, struct getter *g,
 			 bool alertable)
 {
@@ -619,27 +597,17 @@ static bool getter_ready(struct apc__thread *t, struct getter *g,
 	       (alertable && apc__apcs_ready(t));
 }
 
-static bool spin(struct apc__thread *t, struct getter *g, bool alertable,
-		 const struct timespec *dl)
+struct getter_ctx {
+	struct apc__thread *t;
+	struct getter *g;
+	bool alertable;
+};
+
+static bool getter_ready_cb(void *arg)
 {
-	uint64_t end = mono_ns() + spin_ns;
+	struct getter_ctx *c = arg;
 
-	if (dl) {
-		uint64_t dl_ns = (uint64_t)dl->tv_sec * 1000000000u +
-				 (uint64_t)dl->tv_nsec;
-
-		if (dl_ns < end)
-			end = dl_ns;
-	}
-	do {
-		for (int i = 0; i < 4; i++) {
-			if (getter_ready(t, g, alertable))
-				return true;
-			for (int j = 0; j < 16; j++)
-				apc__cpu_relax();
-		}
-	} while (mono_ns() < end);
-	return false;
+	return getter_ready(c->t, c->g, c->alertable);
 }
 
 /* Copy a chain of packets to the caller's entries and free them. */
@@ -668,7 +636,7 @@ static int getter_wait(struct apc__thread *t, struct apc__port *p,
 		       struct getter *g, bool alertable,
 		       const struct timespec *dl)
 {
-	bool spun = spin_ns == 0, all;
+	bool spun = apc__spin_ns == 0, all;
 	int why;
 
 	for (;;) {
@@ -696,7 +664,9 @@ static int getter_wait(struct apc__thread *t, struct apc__port *p,
 		}
 		if (!spun) {
 			spun = true;
-			if (spin(t, g, alertable, dl))
+			struct getter_ctx c = {t, g, alertable};
+
+			if (apc__spin(getter_ready_cb, &c, dl))
 				continue;
 		}
 		apc__doorbell_arm(t, alertable);

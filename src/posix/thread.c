@@ -365,17 +365,26 @@ static inline uint32_t queue_to(struct apc__thread *t, apc_fn fn,
 	return 0;
 }
 
-uint32_t apc__queue_internal(struct apc__thread *t, apc__internal_fn ifn,
-			     uintptr_t data)
+static struct apc__apc *internal_node(apc__internal_fn ifn, uintptr_t data)
 {
 	struct apc__apc *n = apc__apc_alloc();
 
+	if (n) {
+		n->fn = NULL;
+		n->ifn = ifn;
+		n->data = data;
+		n->counted = 0;
+	}
+	return n;
+}
+
+uint32_t apc__queue_internal(struct apc__thread *t, apc__internal_fn ifn,
+			     uintptr_t data)
+{
+	struct apc__apc *n = internal_node(ifn, data);
+
 	if (!n)
 		return APC_ERROR_NOT_ENOUGH_MEMORY;
-	n->fn = NULL;
-	n->ifn = ifn;
-	n->data = data;
-	n->counted = 0;
 	if (!apc__queue_push(t, n)) {
 		apc__apc_free(n);
 		return APC_ERROR_GEN_FAILURE;
@@ -387,14 +396,10 @@ uint32_t apc__queue_internal(struct apc__thread *t, apc__internal_fn ifn,
 uint32_t apc__queue_internal_self(struct apc__thread *t, apc__internal_fn ifn,
 				  uintptr_t data)
 {
-	struct apc__apc *n = apc__apc_alloc();
+	struct apc__apc *n = internal_node(ifn, data);
 
 	if (!n)
 		return APC_ERROR_NOT_ENOUGH_MEMORY;
-	n->fn = NULL;
-	n->ifn = ifn;
-	n->data = data;
-	n->counted = 0;
 	apc__queue_push_self(t, n);
 	return 0;
 }

@@ -78,7 +78,7 @@ struct routine_call {
 
 static apc__lock list_lock = APC__LOCK_INIT;
 static struct apc__timer *list;
-static uint64_t armed_due;	 /* what mono_fd is armed for; under list_lock */
+static uint64_t armed_due; /* what mono_fd is armed for; under list_lock */
 static int mono_fd = -1, wall_fd = -1; /* the timer thread's timerfds */
 static pthread_once_t thread_once = PTHREAD_ONCE_INIT;
 static bool thread_ok;
@@ -90,14 +90,6 @@ static void start_thread(void);
 
 /* 100 ns intervals from 1601-01-01 to 1970-01-01. */
 #define FILETIME_UNIX_EPOCH 116444736000000000LL
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int64_t apc_filetime_now(void)
 {
@@ -175,7 +167,7 @@ static void list_insert(struct apc__timer *t, uint64_t due, uint32_t gen,
 		arm_head();
 }
 
-/* ns on the monotonic clock, now = mono_ns(), for a FILETIME due time
+/* ns on the monotonic clock, now = apc__mono_ns(), for a FILETIME due time
  * given the wall clock ft_now read just before. */
 static uint64_t mono_due(int64_t due, int64_t ft_now, uint64_t now)
 {
@@ -194,7 +186,7 @@ static void wall_clock_moved(void)
 
 	apc__lock_take(&list_lock);
 	ft_now = apc_filetime_now();
-	now = mono_ns();
+	now = apc__mono_ns();
 	for (p = &list; (t = *p);) {
 		if (t->list_wall) {
 			*p = t->next;
@@ -300,7 +292,7 @@ static void fire(struct apc__timer *t, uint32_t gen, uint64_t due)
 		}
 	}
 	if (t->period) {
-		uint64_t now = mono_ns();
+		uint64_t now = apc__mono_ns();
 
 		/* due_k = due_0 + k * period; skip expiries already missed
 		 * (their signal and routine call would coalesce anyway). */
@@ -340,7 +332,7 @@ static void *timer_thread(void *arg)
 
 		apc__lock_take(&list_lock);
 		t = list;
-		if (t && t->list_due <= mono_ns()) {
+		if (t && t->list_due <= apc__mono_ns()) {
 			uint32_t gen = t->list_gen;
 			uint64_t due = t->list_due;
 
@@ -362,8 +354,7 @@ static void *timer_thread(void *arg)
 			 * convert (a set in between is then seen again). */
 			struct itimerspec far = {{0, 0}, {INT32_MAX, 0}};
 
-			(void)!read(wall_fd, &expirations,
-				    sizeof(expirations));
+			(void)!read(wall_fd, &expirations, sizeof(expirations));
 			timerfd_settime(wall_fd,
 					TFD_TIMER_ABSTIME |
 						TFD_TIMER_CANCEL_ON_SET,
@@ -383,8 +374,9 @@ static void start_thread(void)
 	mono_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	wall_fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (mono_fd < 0 || wall_fd < 0 ||
-	    timerfd_settime(wall_fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET,
-			    &far, NULL) < 0)
+	    timerfd_settime(wall_fd,
+			    TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &far,
+			    NULL) < 0)
 		goto fail;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -503,7 +495,7 @@ uint32_t apc_timer_set(apc_handle timer, int64_t due, int32_t period_ms,
 	 * the two reads can only make an absolute timer late, never early.
 	 */
 	ft_now = apc_filetime_now();
-	now = mono_ns();
+	now = apc__mono_ns();
 	if (due < 0)
 		due_ns = after(now, (uint64_t)(-(due + 1)) + 1);
 	else

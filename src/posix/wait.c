@@ -91,7 +91,7 @@ static void plain_sleep(uint32_t ms)
  * While it spins the doorbell reads RUNNING, so producers make no system
  * call for it.
  */
-static uint64_t spin_ns;
+uint64_t apc__spin_ns;
 
 #define APC__SPIN_PAUSES 16
 
@@ -100,20 +100,26 @@ __attribute__((constructor)) static void init_spin(void)
 	const char *env = getenv("APC_SPIN_NS");
 
 	if (env && *env)
-		spin_ns = strtoull(env, NULL, 10);
+		apc__spin_ns = strtoull(env, NULL, 10);
 	else if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
-		spin_ns = 5000;
-	if (spin_ns > 1000000)
-		spin_ns = 1000000; /* at most 1 ms */
+		apc__spin_ns = 5000;
+	if (apc__spin_ns > 1000000)
+		apc__spin_ns = 1000000; /* at most 1 ms */
 }
 
-static uint64_t mono_ns(void)
+uint64_t apc__mono_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+struct wait_ctx {
+	struct apc__thread *t;
+	struct apc__wait *w;
+	bool alertable;
+};
 
 static bool wait_ready(struct apc__thread *t, struct apc__wait *w,
 		       bool alertable)
@@ -123,14 +129,16 @@ static bool wait_ready(struct apc__thread *t, struct apc__wait *w,
 	       (alertable && apc__apcs_ready(t));
 }
 
-/*
- * Poll until the wait is ready, spin_ns has passed or the deadline has
- * come.  Returns true if ready.
- */
-static bool spin(struct apc__thread *t, struct apc__wait *w, bool alertable,
-		 const struct timespec *dl)
+static bool wait_ready_cb(void *arg)
 {
-	uint64_t end = mono_ns() + spin_ns;
+	struct wait_ctx *c = arg;
+
+	return wait_ready(c->t, c->w, c->alertable);
+}
+
+bool apc__spin(bool (*ready)(void *), void *arg, const struct timespec *dl)
+{
+	uint64_t end = apc__mono_ns() + apc__spin_ns;
 
 	if (dl) {
 		uint64_t dl_ns = (uint64_t)dl->tv_sec * 1000000000u +
@@ -146,12 +154,12 @@ static bool spin(struct apc__thread *t, struct apc__wait *w, bool alertable,
 	 */
 	do {
 		for (int i = 0; i < 4; i++) {
-			if (wait_ready(t, w, alertable))
+			if (ready(arg))
 				return true;
 			for (int j = 0; j < APC__SPIN_PAUSES; j++)
 				apc__cpu_relax();
 		}
-	} while (mono_ns() < end);
+	} while (apc__mono_ns() < end);
 	return false;
 }
 
@@ -325,7 +333,7 @@ uint32_t apc__wait_objects(struct apc__thread *t, struct apc__object **objs,
 {
 	struct timespec deadline, *dl = NULL;
 	struct apc__wait w;
-	bool spun = spin_ns == 0;
+	bool spun = apc__spin_ns == 0;
 	int32_t claim;
 	uint32_t i, err = 0;
 	int64_t r;
@@ -402,7 +410,9 @@ restart:
 		}
 		if (!spun) {
 			spun = true;
-			if (spin(t, &w, alertable, dl))
+			struct wait_ctx c = {t, &w, alertable};
+
+			if (apc__spin(wait_ready_cb, &c, dl))
 				continue;
 		}
 		apc__doorbell_arm(t, alertable);
