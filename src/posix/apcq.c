@@ -228,7 +228,8 @@ void apc__queue_push_self(struct apc__thread *t, struct apc__apc *node)
 	t->local_tail = node;
 }
 
-static bool queue_run(struct apc__thread *t)
+static inline __attribute__((always_inline)) bool
+queue_run(struct apc__thread *t)
 {
 	bool ran = false;
 
@@ -261,19 +262,23 @@ static bool queue_run(struct apc__thread *t)
 	}
 }
 
-bool apc__queue_run(struct apc__thread *t)
+/* A thread with an io_uring ring: reap it first, submit what routines
+ * batched after.  Out of line, to keep the plain run short. */
+static __attribute__((noinline)) bool queue_run_ring(struct apc__thread *t)
 {
 	bool ran;
 
-	if (t->ring)
-		apc__uring_reap(t);
-	/* Operations that APCs start on the io_uring engine may be batched
-	 * and submitted together at the end (io-uring.c). */
-	apc__tls.apc_depth++;
+	apc__uring_reap(t);
 	ran = queue_run(t);
-	if (--apc__tls.apc_depth == 0 && t->ring)
-		apc__uring_flush(t);
+	apc__uring_flush(t); /* what routines batched (io-uring.c) */
 	return ran;
+}
+
+bool apc__queue_run(struct apc__thread *t)
+{
+	if (__builtin_expect(apc__tls.has_ring, 0))
+		return queue_run_ring(t);
+	return queue_run(t);
 }
 
 /* Discard one node unrun, letting an internal one release its data. */

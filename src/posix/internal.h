@@ -254,6 +254,9 @@ struct apc__thread {
 	 */
 	_Alignas(APC__CACHELINE) struct apc__apc *local_head;
 	struct apc__apc *local_tail;
+	/* The thread's io_uring state (io-uring.c), or NULL; read on every
+	 * APC run, so on this line.  Written once, by the owner. */
+	struct apc__uring *ring;
 
 	/* Identity and life cycle; set once, then read-only. */
 	uint32_t tid;
@@ -270,8 +273,6 @@ struct apc__thread {
 	 * flight (io.c), cancelled at its exit (G6). */
 	apc__lock io_lock;
 	struct apc__io *io_reqs;
-	/* The thread's io_uring state (io-uring.c), or NULL. */
-	struct apc__uring *ring;
 	/* A synchronous stream operation blocked in poll() (io.c, E45):
 	 * 0 none, 1 blocked, 2 cancelled; and the eventfd that wakes it
 	 * (made on first need, -1 before). */
@@ -307,7 +308,9 @@ struct apc__tls {
 	struct apc__apc *free_list;
 	uint32_t free_len;
 	bool cache_key_set; /* the drain-at-exit key is set (apcq.c) */
-	uint32_t apc_depth; /* nesting of apc__queue_run (io-uring.c batches) */
+	bool has_ring;	    /* self->ring is set (io-uring.c) */
+	uint32_t apc_depth; /* nesting of completion routines (io.c, io-uring.c)
+			     */
 };
 
 extern _Thread_local struct apc__tls apc__tls

@@ -208,7 +208,8 @@ bool apc__uring_batching(struct apc__thread *t)
 {
 	struct apc__uring *r = t->ring;
 
-	/* In an APC run, with more APCs after this one, or a batch begun. */
+	/* In a completion routine, with more APCs after this one, or a
+	 * batch begun. */
 	return apc__tls.apc_depth && (!r || r->live) &&
 	       (t->local_head || (r && r->queued));
 }
@@ -241,6 +242,7 @@ static uint32_t thread_ring(struct apc__thread *t, struct apc__uring **out)
 	r->live = true;
 	atomic_store_explicit((_Atomic(struct apc__uring *) *)&t->ring, r,
 			      memory_order_release);
+	apc__tls.has_ring = true; /* t is the calling thread */
 	*out = r;
 	return 0;
 }

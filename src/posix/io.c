@@ -490,8 +490,13 @@ static bool routine_apc(uintptr_t data, bool run)
 	/* Everything is read and released before the routine is entered:
 	 * it may free or reuse ov and its buffer (E17). */
 	req_free(req);
-	if (run)
+	if (run) {
+		/* In a routine, operations it starts may join a batch
+		 * (apc__uring_batching). */
+		apc__tls.apc_depth++;
 		fn(err, bytes, ov);
+		apc__tls.apc_depth--;
+	}
 	return run;
 }
 
