@@ -30,140 +30,24 @@
 
 _Atomic uint32_t apc__queue_limit;
 
-/*
- * Node recycling: magazines over slabs.
- *
- * APC nodes are allocated by producers and freed by consumers, usually on
- * different threads.  malloc and free across threads were measured at 60%
- * of one-way throughput, so nodes come from slabs of APC__MAG nodes and
- * are never given back to malloc: each thread frees nodes into its free
- * list; when that holds APC__MAG nodes (a magazine) it goes, whole, to a
- * process-wide depot (one mutex round per APC__MAG nodes).  A thread whose
- * allocation list runs dry takes its own free list, else a magazine from
- * the depot, else a new slab.
- *
- * The cost of this: apcrt keeps the memory of its peak number of APCs
- * pending at once (32 bytes each on LP64) for reuse until the process
- * ends.  apc_set_queue_limit bounds that peak.
- */
-#define APC__MAG 64
-
-struct slab {
-	struct slab *next; /* every slab ever made, so none looks leaked */
-	struct apc__apc nodes[APC__MAG];
-};
-
-static pthread_mutex_t depot_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct apc__apc *depot; /* magazines, linked through nodes[0].data */
-static struct slab *slabs;
-
-/*
- * A thread that only queues (a producer that never waits) has no thread
- * object and so no exit processing, but it holds magazines.  The first
- * time such a thread takes nodes from the depot or a slab it sets this
- * key, whose destructor hands its magazines back at thread exit.
- */
-static pthread_key_t cache_key;
-static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
-
-static void cache_key_destructor(void *arg)
-{
-	(void)arg;
-	apc__apc_cache_drain();
-	/* Set the key again if a later destructor queues once more. */
-	apc__tls.cache_key_set = false;
-}
-
-static void make_cache_key(void)
-{
-	if (pthread_key_create(&cache_key, cache_key_destructor) != 0)
-		abort(); /* EAGAIN for keys: nothing can work then */
-}
-
-static void watch_cache(struct apc__tls *tls)
-{
-	if (tls->cache_key_set)
-		return;
-	pthread_once(&cache_key_once, make_cache_key);
-	pthread_setspecific(cache_key, (void *)1);
-	tls->cache_key_set = true;
-}
-
-static struct apc__apc *new_slab(void)
-{
-	struct slab *sl = malloc(sizeof(*sl));
-
-	if (!sl)
-		return NULL;
-	for (unsigned i = 0; i + 1 < APC__MAG; i++)
-		sl->nodes[i].next = &sl->nodes[i + 1];
-	sl->nodes[APC__MAG - 1].next = NULL;
-	pthread_mutex_lock(&depot_lock);
-	sl->next = slabs;
-	slabs = sl;
-	pthread_mutex_unlock(&depot_lock);
-	return sl->nodes;
-}
+/* APC nodes are recycled through magazines (mag.c): 32 bytes each on
+ * LP64, kept for reuse at the peak number pending at once, which
+ * apc_set_queue_limit bounds. */
+static struct apc__mag_pool pool = APC__MAG_POOL(struct apc__apc);
 
 struct apc__apc *apc__apc_alloc(void)
 {
-	struct apc__tls *tls = &apc__tls;
-	struct apc__apc *n = tls->alloc_list;
-
-	if (!n) {
-		if (tls->free_list) {
-			n = tls->free_list;
-			tls->free_list = NULL;
-			tls->free_len = 0;
-		} else {
-			watch_cache(tls);
-			pthread_mutex_lock(&depot_lock);
-			n = depot;
-			if (n)
-				depot = (struct apc__apc *)n->data;
-			pthread_mutex_unlock(&depot_lock);
-			if (!n)
-				n = new_slab();
-			if (!n)
-				return NULL;
-		}
-	}
-	tls->alloc_list = n->next;
-	return n;
-}
-
-/* Give a chain of free nodes to the depot as one magazine. */
-static void depot_put(struct apc__apc *chain)
-{
-	pthread_mutex_lock(&depot_lock);
-	chain->data = (uintptr_t)depot;
-	depot = chain;
-	pthread_mutex_unlock(&depot_lock);
+	return apc__mag_alloc(&pool, &apc__tls.apc_cache);
 }
 
 void apc__apc_free(struct apc__apc *n)
 {
-	struct apc__tls *tls = &apc__tls;
-
-	n->next = tls->free_list;
-	tls->free_list = n;
-	if (++tls->free_len < APC__MAG)
-		return;
-	depot_put(tls->free_list);
-	tls->free_list = NULL;
-	tls->free_len = 0;
+	apc__mag_free(&pool, &apc__tls.apc_cache, n);
 }
 
 void apc__apc_cache_drain(void)
 {
-	struct apc__tls *tls = &apc__tls;
-
-	if (tls->alloc_list)
-		depot_put(tls->alloc_list);
-	if (tls->free_list)
-		depot_put(tls->free_list);
-	tls->alloc_list = tls->free_list = NULL;
-	tls->free_len = 0;
+	apc__mag_drain(&apc__tls.apc_cache);
 }
 
 bool apc__queue_push(struct apc__thread *t, struct apc__apc *node)

@@ -73,6 +73,70 @@ static inline void apc__lock_give(apc__lock *l)
 		apc__lock_wake(l);
 }
 
+/* ---- recycled records (mag.c) ------------------------------------------ */
+
+/*
+ * A pool of fixed-size records (APC nodes, completion packets) recycled
+ * through per-thread magazines; see mag.c.  A record's first two words
+ * are the pool's while it is free.
+ */
+#define APC__MAG 64
+
+struct apc__mag_node {
+	struct apc__mag_node *next;  /* the free list */
+	struct apc__mag_node *chain; /* the depot's list of magazines */
+};
+
+struct apc__mag_pool {
+	size_t size; /* of a record */
+	apc__lock lock;
+	struct apc__mag_node *depot;
+	void *slabs;
+	bool key_made;
+	pthread_key_t key;
+};
+
+#define APC__MAG_POOL(type)                                                    \
+	{                                                                      \
+		.size = sizeof(type), .lock = APC__LOCK_INIT                   \
+	}
+
+/* A thread's cache of one pool (in thread-local storage); pool is set
+ * once it has taken or given a magazine. */
+struct apc__mag_cache {
+	struct apc__mag_pool *pool;
+	struct apc__mag_node *alloc, *free;
+	uint32_t free_len;
+	bool key_set;
+};
+
+void *apc__mag_refill(struct apc__mag_pool *p, struct apc__mag_cache *c);
+void apc__mag_flush(struct apc__mag_pool *p, struct apc__mag_cache *c);
+void apc__mag_drain(struct apc__mag_cache *c);
+
+/* A record of pool p, or NULL when memory is exhausted. */
+static inline void *apc__mag_alloc(struct apc__mag_pool *p,
+				   struct apc__mag_cache *c)
+{
+	struct apc__mag_node *n = c->alloc;
+
+	if (!n)
+		return apc__mag_refill(p, c);
+	c->alloc = n->next;
+	return n;
+}
+
+static inline void apc__mag_free(struct apc__mag_pool *p,
+				 struct apc__mag_cache *c, void *record)
+{
+	struct apc__mag_node *n = record;
+
+	n->next = c->free;
+	c->free = n;
+	if (++c->free_len >= APC__MAG)
+		apc__mag_flush(p, c);
+}
+
 /* ---- objects and the handle table (handle.c) -------------------------- */
 
 enum apc__type {
@@ -303,11 +367,8 @@ struct apc__tls {
 	struct apc__thread *self; /* this thread's object, or NULL */
 	uint32_t tid;		  /* cached kernel tid, or 0 */
 	uint32_t last_error;	  /* for the compat layer */
-	/* Node magazines (apcq.c): allocate from one, free into the other. */
-	struct apc__apc *alloc_list;
-	struct apc__apc *free_list;
-	uint32_t free_len;
-	bool cache_key_set; /* the drain-at-exit key is set (apcq.c) */
+	/* APC node magazines (apcq.c, mag.c). */
+	struct apc__mag_cache apc_cache;
 	bool has_ring;	    /* self->ring is set (io-uring.c) */
 	uint32_t apc_depth; /* nesting of completion routines (io.c, io-uring.c)
 			     */

@@ -46,7 +46,8 @@
  * associated threads or waiters hold references.
  *
  * Lock order: a port's lock (with apc__wait_all_lock first when the port
- * has wait-all waiters, apc__object_lock), then the packet depot lock.
+ * has wait-all waiters, apc__object_lock), then the packet pool's lock
+ * (mag.c).
  * No path holds two port locks.
  */
 #include <stdlib.h>
@@ -64,137 +65,32 @@ struct packet {
 	uint32_t bytes;
 };
 
-/*
- * Packets are posted on one thread and freed on another (the getter), so
- * they are recycled as APC nodes are (apcq.c): each thread allocates from
- * one list and frees into another; a full free list (a magazine of
- * PACKET_MAG packets) goes whole to a process-wide depot, one lock round
- * per PACKET_MAG packets; a thread whose list runs dry takes its own free
- * list, else a magazine from the depot, else a new slab.  Slabs are never
- * given back (they stay listed, so none looks leaked): apcrt keeps the
- * memory of the peak number of packets queued at once.
- */
-#define PACKET_MAG 64
-
-struct packet_slab {
-	struct packet_slab *next;
-	struct packet packets[PACKET_MAG];
-};
-
-static apc__lock depot_lock = APC__LOCK_INIT;
-static struct packet *depot; /* magazines, linked through packets' key */
-static struct packet_slab *slabs;
+/* Packets are posted on one thread and freed on another (the getter):
+ * they are recycled through magazines as APC nodes are (mag.c). */
+static struct apc__mag_pool packet_pool = APC__MAG_POOL(struct packet);
 
 /* ---- per-thread state --------------------------------------------------- */
 
 struct apc__port;
 
 struct port_tls {
-	struct apc__port *port; /* associated port, with a reference */
-	bool counted;		/* counted in port->running */
-	bool parked;		/* uncounted by apc__port_thread_block */
-	bool cache_key_set;	/* the drain-at-exit key is set */
-	uint32_t free_len;
-	struct packet *alloc_list; /* packet magazines, as in apcq.c */
-	struct packet *free_list;
+	struct apc__port *port;	       /* associated port, with a reference */
+	bool counted;		       /* counted in port->running */
+	bool parked;		       /* uncounted by apc__port_thread_block */
+	struct apc__mag_cache packets; /* packet magazines (mag.c) */
 };
 
 static _Thread_local struct port_tls port_tls
 	__attribute__((tls_model("initial-exec")));
 
-static pthread_key_t cache_key;
-static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
-
-static void packet_cache_drain(void);
-
-static void cache_key_destructor(void *arg)
-{
-	(void)arg;
-	packet_cache_drain();
-	/* Set the key again if a later destructor allocates once more. */
-	port_tls.cache_key_set = false;
-}
-
-static void make_cache_key(void)
-{
-	if (pthread_key_create(&cache_key, cache_key_destructor) != 0)
-		abort(); /* EAGAIN for keys: nothing can work then */
-}
-
-/* A thread that holds packets gives them back when it ends. */
-static void watch_cache(void)
-{
-	if (port_tls.cache_key_set)
-		return;
-	pthread_once(&cache_key_once, make_cache_key);
-	pthread_setspecific(cache_key, (void *)1);
-	port_tls.cache_key_set = true;
-}
-
-static struct packet *new_slab(void)
-{
-	struct packet_slab *sl = malloc(sizeof(*sl));
-
-	if (!sl)
-		return NULL;
-	for (unsigned i = 0; i + 1 < PACKET_MAG; i++)
-		sl->packets[i].next = &sl->packets[i + 1];
-	sl->packets[PACKET_MAG - 1].next = NULL;
-	apc__lock_take(&depot_lock);
-	sl->next = slabs;
-	slabs = sl;
-	apc__lock_give(&depot_lock);
-	return sl->packets;
-}
-
 static struct packet *packet_alloc(void)
 {
-	struct port_tls *tls = &port_tls;
-	struct packet *n = tls->alloc_list;
-
-	if (!n) {
-		if (tls->free_list) {
-			n = tls->free_list;
-			tls->free_list = NULL;
-			tls->free_len = 0;
-		} else {
-			watch_cache();
-			apc__lock_take(&depot_lock);
-			n = depot;
-			if (n)
-				depot = (struct packet *)n->key;
-			apc__lock_give(&depot_lock);
-			if (!n)
-				n = new_slab();
-			if (!n)
-				return NULL;
-		}
-	}
-	tls->alloc_list = n->next;
-	return n;
-}
-
-static void depot_put(struct packet *chain)
-{
-	apc__lock_take(&depot_lock);
-	chain->key = (uintptr_t)depot;
-	depot = chain;
-	apc__lock_give(&depot_lock);
+	return apc__mag_alloc(&packet_pool, &port_tls.packets);
 }
 
 static void packet_free(struct packet *n)
 {
-	struct port_tls *tls = &port_tls;
-
-	if (!tls->free_list)
-		watch_cache();
-	n->next = tls->free_list;
-	tls->free_list = n;
-	if (++tls->free_len < PACKET_MAG)
-		return;
-	depot_put(tls->free_list);
-	tls->free_list = NULL;
-	tls->free_len = 0;
+	apc__mag_free(&packet_pool, &port_tls.packets, n);
 }
 
 static void packet_free_chain(struct packet *n)
@@ -205,18 +101,6 @@ static void packet_free_chain(struct packet *n)
 		packet_free(n);
 		n = next;
 	}
-}
-
-static void packet_cache_drain(void)
-{
-	struct port_tls *tls = &port_tls;
-
-	if (tls->alloc_list)
-		depot_put(tls->alloc_list);
-	if (tls->free_list)
-		depot_put(tls->free_list);
-	tls->alloc_list = tls->free_list = NULL;
-	tls->free_len = 0;
 }
 
 /* ---- NT status and Win32 error ----------------------------------------- */
