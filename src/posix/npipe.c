@@ -1,0 +1,206 @@
+/*
+ * Named pipes on POSIX: see notes/npipe-posix-design.md for the plan this
+ * follows.  A name "\\.\pipe\NAME" maps to a Unix-domain socket in a
+ * directory only the user can enter; byte mode is SOCK_STREAM, message
+ * mode SOCK_SEQPACKET.  The first instance of a name in this process
+ * binds and listens; an acceptor thread takes each connection, reads the
+ * client's intent byte ('C' connect, 'Q' query for WaitNamedPipe) and
+ * answers 'O' (attached to a free instance), 'F' (one is free) or 'B'
+ * (busy).  An attached connection becomes the instance's descriptor;
+ * from then on the instance is an ordinary I/O handle of kind
+ * APC__IO_NPIPE.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "io-internal.h"
+
+#define HANDSHAKE_MS 5000
+
+enum { NP_LISTENING, NP_CONNECTED, NP_BROKEN };
+
+struct npname {
+	struct npname *next;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int lfd;
+	bool message;
+	uint32_t max, count;
+	struct apc__npipe *instances;
+};
+
+/* Under reg_lock. */
+static apc__lock reg_lock = APC__LOCK_INIT;
+static struct npname *names;
+
+/* ---- names ------------------------------------------------------------- */
+
+/* The directory of this user's pipes, made 0700 and checked. */
+static uint32_t pipe_dir(char *dir, size_t size)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+
+	if (xdg && *xdg)
+		snprintf(dir, size, "%s/apcrt-pipes", xdg);
+	else
+		snprintf(dir, size, "/tmp/apcrt-pipes-%u", (unsigned)getuid());
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return apc__errno_to_error(errno);
+	/* Another user's directory, or a link, is refused, not followed. */
+	if (lstat(dir, &st) < 0)
+		return apc__errno_to_error(errno);
+	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+	    (st.st_mode & 0777) != 0700)
+		return APC_ERROR_ACCESS_DENIED;
+	return 0;
+}
+
+/* "\\.\pipe\NAME" -> the socket's path. */
+static uint32_t pipe_path(const char *name, struct sockaddr_un *sa)
+{
+	static const char prefix[] = "\\\\.\\pipe\\";
+	char dir[80], file[256];
+	const char *p;
+	size_t n = 0;
+	uint32_t st;
+
+	if (!name || strncasecmp(name, prefix, sizeof(prefix) - 1) ||
+	    !name[sizeof(prefix) - 1])
+		return APC_ERROR_INVALID_NAME;
+	/* Pipe names are case-insensitive: fold, then escape. */
+	for (p = name + sizeof(prefix) - 1; *p && n + 4 < sizeof(file); p++) {
+		unsigned char c = (unsigned char)tolower((unsigned char)*p);
+
+		if (isalnum(c) || c == '.' || c == '_' || c == '-')
+			file[n++] = (char)c;
+		else
+			n += (size_t)snprintf(file + n, 4, "%%%02X", c);
+	}
+	file[n] = '\0';
+	st = pipe_dir(dir, sizeof(dir));
+	if (st)
+		return st;
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (*p || strlen(dir) + 1 + n >= sizeof(sa->sun_path)) {
+		/* Too long for a socket path: the FNV-1a hash of the name. */
+		uint64_t h = 1469598103934665603ull;
+
+		for (p = name; *p; p++) {
+			h ^= (unsigned char)tolower((unsigned char)*p);
+			h *= 1099511628211ull;
+		}
+		snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/#%016llx",
+			 dir, (unsigned long long)h);
+	} else {
+		snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", dir,
+			 file);
+	}
+	return 0;
+}
+
+/* ---- listening ---------------------------------------------------------- */
+
+/*
+ * Bind and listen on sa.  A socket file nobody listens on (a process
+ * that died) is stale: it is removed and bound again.  A live one means
+ * another process serves this name: refused (all instances of a name
+ * live in one process, README).
+ */
+static uint32_t listen_on(const struct sockaddr_un *sa, bool message,
+			  int *out)
+{
+	int type = (message ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC |
+		   SOCK_NONBLOCK;
+	int fd = socket(AF_UNIX, type, 0);
+	uint32_t st;
+
+	if (fd < 0)
+		return apc__errno_to_error(errno);
+	if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 &&
+	    errno == EADDRINUSE) {
+		int probe = socket(AF_UNIX, type, 0);
+		bool live = probe >= 0 &&
+			    (connect(probe, (const struct sockaddr *)sa,
+				     sizeof(*sa)) == 0 ||
+			     errno == EAGAIN);
+
+		if (probe >= 0)
+			close(probe);
+		if (live) {
+			close(fd);
+			return APC_ERROR_ACCESS_DENIED;
+		}
+		unlink(sa->sun_path);
+		if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0)
+			goto fail;
+	} else if (errno && access(sa->sun_path, F_OK) < 0) {
+		goto fail;
+	}
+	if (listen(fd, 64) < 0)
+		goto fail;
+	*out = fd;
+	return 0;
+fail:
+	st = apc__errno_to_error(errno);
+	close(fd);
+	return st;
+}
+
+/* ---- clients ------------------------------------------------------------ */
+
+/*
+ * Connect to name's socket (message type first, then byte type: a
+ * client does not know which), send intent, and read the one-byte answer.
+ * Returns 0 with *fd and *answer, or the error.
+ */
+static uint32_t dial(const char *name, char intent, int *fd, char *answer,
+		     bool *message)
+{
+	static const int types[2] = {SOCK_SEQPACKET, SOCK_STREAM};
+	struct sockaddr_un sa;
+	uint32_t st = pipe_path(name, &sa);
+
+	if (st)
+		return st;
+	for (int i = 0; i < 2; i++) {
+		int s = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0);
+		struct pollfd pfd;
+
+		if (s < 0)
+			return apc__errno_to_error(errno);
+		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			int e = errno;
+
+			close(s);
+			if (e == EPROTOTYPE)
+				continue; /* the other type */
+			if (e == ENOENT || e == ECONNREFUSED)
+				return APC_ERROR_FILE_NOT_FOUND;
+			return apc__errno_to_error(e);
+		}
+		pfd.fd = s;
+		pfd.events = POLLIN;
+		if (send(s, &intent, 1, MSG_NOSIGNAL) != 1 ||
+		    poll(&pfd, 1, HANDSHAKE_MS) != 1 ||
+		    recv(s, answer, 1, 0) != 1) {
+			/* The server went away during the handshake. */
+			close(s);
+			return APC_ERROR_FILE_NOT_FOUND;
+		}
+		*fd = s;
+		*message = types[i] == SOCK_SEQPACKET;
+		return 0;
+	}
+	return APC_ERROR_FILE_NOT_FOUND;
+}
