@@ -127,14 +127,17 @@ static uint32_t listen_on(const struct sockaddr_un *sa, bool message,
 
 	if (fd < 0)
 		return apc__errno_to_error(errno);
-	if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 &&
-	    errno == EADDRINUSE) {
-		int probe = socket(AF_UNIX, type, 0);
-		bool live = probe >= 0 &&
-			    (connect(probe, (const struct sockaddr *)sa,
-				     sizeof(*sa)) == 0 ||
-			     errno == EAGAIN);
+	if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
+		int probe;
+		bool live;
 
+		if (errno != EADDRINUSE)
+			goto fail;
+		probe = socket(AF_UNIX, type, 0);
+		live = probe >= 0 &&
+		       (connect(probe, (const struct sockaddr *)sa,
+				sizeof(*sa)) == 0 ||
+			errno == EAGAIN);
 		if (probe >= 0)
 			close(probe);
 		if (live) {
@@ -144,8 +147,6 @@ static uint32_t listen_on(const struct sockaddr_un *sa, bool message,
 		unlink(sa->sun_path);
 		if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0)
 			goto fail;
-	} else if (errno && access(sa->sun_path, F_OK) < 0) {
-		goto fail;
 	}
 	if (listen(fd, 64) < 0)
 		goto fail;
