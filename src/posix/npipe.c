@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -100,8 +101,8 @@ static uint32_t pipe_path(const char *name, struct sockaddr_un *sa)
 			h ^= (unsigned char)tolower((unsigned char)*p);
 			h *= 1099511628211ull;
 		}
-		snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/#%016llx",
-			 dir, (unsigned long long)h);
+		snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/#%016llx", dir,
+			 (unsigned long long)h);
 	} else {
 		snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", dir,
 			 file);
@@ -117,8 +118,7 @@ static uint32_t pipe_path(const char *name, struct sockaddr_un *sa)
  * another process serves this name: refused (all instances of a name
  * live in one process, README).
  */
-static uint32_t listen_on(const struct sockaddr_un *sa, bool message,
-			  int *out)
+static uint32_t listen_on(const struct sockaddr_un *sa, bool message, int *out)
 {
 	int type = (message ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC |
 		   SOCK_NONBLOCK;
@@ -204,4 +204,207 @@ static uint32_t dial(const char *name, char intent, int *fd, char *answer,
 		return 0;
 	}
 	return APC_ERROR_FILE_NOT_FOUND;
+}
+
+/* ---- instances and the acceptor ----------------------------------------- */
+
+/* Under reg_lock. */
+struct apc__npipe {
+	struct apc__npipe *next; /* the name's instances */
+	struct npname *name;	 /* NULL for a client's handle */
+	struct apc__file *f;	 /* not a reference: f owns this */
+	int state;
+	struct apc__io *connect_req; /* a pending ConnectNamedPipe */
+};
+
+static apc__lock acc_lock = APC__LOCK_INIT;
+static atomic_bool acc_ok;
+static int acc_epfd = -1;
+
+/* An accepted connection waiting for its intent byte. */
+struct newcomer {
+	int fd;
+	struct npname *name;
+	uint64_t since;
+};
+
+/* Under reg_lock: a free instance of nm, one with a connect pending
+ * first. */
+static struct apc__npipe *free_instance(struct npname *nm)
+{
+	struct apc__npipe *np, *any = NULL;
+
+	for (np = nm->instances; np; np = np->next) {
+		if (np->state != NP_LISTENING)
+			continue;
+		if (np->connect_req)
+			return np;
+		if (!any)
+			any = np;
+	}
+	return any;
+}
+
+/* A newcomer said what it wants: answer, and attach it or let it go. */
+static void settle(struct newcomer *nc, char intent)
+{
+	struct apc__io *done = NULL;
+	struct apc__npipe *np;
+	char answer = 'B';
+
+	apc__lock_take(&reg_lock);
+	np = nc->name ? free_instance(nc->name) : NULL;
+	if (np && intent == 'Q') {
+		answer = 'F';
+	} else if (np && intent == 'C') {
+		answer = 'O';
+		apc__lock_take(&np->f->io_lock);
+		np->f->fd = nc->fd;
+		apc__lock_give(&np->f->io_lock);
+		np->state = NP_CONNECTED;
+		done = np->connect_req;
+		np->connect_req = NULL;
+	}
+	apc__lock_give(&reg_lock);
+	(void)!send(nc->fd, &answer, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (answer != 'O')
+		close(nc->fd);
+	if (done)
+		apc__io_done(done, 0, false);
+}
+
+/* Listening descriptors to close, by the acceptor thread only (an event
+ * it already fetched may still name one).  Under reg_lock. */
+static int *retired;
+static unsigned nretired, cretired;
+static int acc_wakefd = -1;
+
+static void retire_all(void)
+{
+	apc__lock_take(&reg_lock);
+	for (unsigned i = 0; i < nretired; i++) {
+		epoll_ctl(acc_epfd, EPOLL_CTL_DEL, retired[i], NULL);
+		close(retired[i]);
+	}
+	nretired = 0;
+	apc__lock_give(&reg_lock);
+}
+
+static void newcomer_step(struct newcomer *nc)
+{
+	char intent;
+	ssize_t r = recv(nc->fd, &intent, 1, MSG_DONTWAIT);
+
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	epoll_ctl(acc_epfd, EPOLL_CTL_DEL, nc->fd, NULL);
+	if (r == 1)
+		settle(nc, intent);
+	else
+		close(nc->fd);
+	free(nc);
+}
+
+static void accept_all(struct npname *nm, int lfd)
+{
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct epoll_event e = {.events = EPOLLIN};
+		struct newcomer *nc;
+
+		if (fd < 0)
+			return;
+		nc = malloc(sizeof(*nc));
+		if (!nc) {
+			close(fd);
+			continue;
+		}
+		nc->fd = fd;
+		nc->name = nm;
+		nc->since = apc__mono_ns();
+		e.data.u64 = (uint64_t)(uintptr_t)nc | 1;
+		if (epoll_ctl(acc_epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+			close(fd);
+			free(nc);
+		}
+	}
+}
+
+static void *acceptor(void *arg)
+{
+	struct epoll_event ev[32];
+
+	(void)arg;
+	for (;;) {
+		int n = epoll_wait(acc_epfd, ev, 32, -1);
+		bool retire = false;
+
+		for (int i = 0; i < n; i++) {
+			uint64_t u = ev[i].data.u64;
+
+			if (u == 0) {
+				uint64_t v;
+
+				(void)!read(acc_wakefd, &v, sizeof(v));
+				retire = true;
+			} else if (u & 1) {
+				newcomer_step(
+					(struct newcomer *)(uintptr_t)(u &
+								       ~1ull));
+			} else {
+				struct npname *nm =
+					(struct npname *)(uintptr_t)u;
+				int lfd;
+
+				apc__lock_take(&reg_lock);
+				lfd = nm->lfd;
+				apc__lock_give(&reg_lock);
+				if (lfd >= 0)
+					accept_all(nm, lfd);
+			}
+		}
+		if (retire)
+			retire_all();
+	}
+	return NULL;
+}
+
+/* Start the acceptor once; a failed start is tried again later. */
+static uint32_t acceptor_start(void)
+{
+	struct epoll_event e = {.events = EPOLLIN, .data.u64 = 0};
+	pthread_attr_t attr;
+	pthread_t pt;
+	uint32_t st = 0;
+
+	if (atomic_load_explicit(&acc_ok, memory_order_acquire))
+		return 0;
+	apc__lock_take(&acc_lock);
+	if (atomic_load_explicit(&acc_ok, memory_order_relaxed))
+		goto out;
+	acc_epfd = epoll_create1(EPOLL_CLOEXEC);
+	acc_wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (acc_epfd < 0 || acc_wakefd < 0 ||
+	    epoll_ctl(acc_epfd, EPOLL_CTL_ADD, acc_wakefd, &e) < 0) {
+		st = apc__errno_to_error(errno);
+		goto fail;
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&pt, &attr, acceptor, NULL) == 0) {
+		pthread_attr_destroy(&attr);
+		atomic_store_explicit(&acc_ok, true, memory_order_release);
+		goto out;
+	}
+	pthread_attr_destroy(&attr);
+	st = APC_ERROR_NOT_ENOUGH_MEMORY;
+fail:
+	if (acc_epfd >= 0)
+		close(acc_epfd);
+	if (acc_wakefd >= 0)
+		close(acc_wakefd);
+	acc_epfd = acc_wakefd = -1;
+out:
+	apc__lock_give(&acc_lock);
+	return st;
 }
