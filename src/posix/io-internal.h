@@ -21,9 +21,16 @@
 
 #include "internal.h"
 
-enum { APC__IO_READ, APC__IO_WRITE };
+enum { APC__IO_READ, APC__IO_WRITE, APC__IO_CONNECT };
 enum { APC__IO_ROUTINE, APC__IO_NOTIFY };
-enum { APC__IO_FILE, APC__IO_PIPE, APC__IO_SOCKET, APC__IO_OTHER };
+enum {
+	APC__IO_FILE,
+	APC__IO_PIPE,
+	APC__IO_SOCKET,
+	APC__IO_OTHER,
+	APC__IO_NPIPE, /* a named pipe: a socket that reads 0 as a broken pipe
+			*/
+};
 
 struct apc__io;
 
@@ -47,6 +54,14 @@ struct apc__file {
 	struct apc__io *rq, *rq_tail, *wq, *wq_tail;
 	uint32_t ep_events;
 	bool ep_added;
+
+	/* Named pipes (npipe.c): the instance or client state, and in
+	 * message read mode what is left of a message read in part (under
+	 * io_lock). */
+	struct apc__npipe *np;
+	bool msg_type, msg_read;
+	char *stash;
+	uint32_t stash_len, stash_off;
 };
 
 struct apc__io {
@@ -64,8 +79,10 @@ struct apc__io {
 	bool no_port;	/* hEvent's low bit (E28) */
 	bool cancelled; /* under io_lock: a cancel was asked */
 	bool at_pos;	/* a synchronous file operation at the file position */
-	bool linked;	/* in the lists of operations in flight; holds a
-			 * reference on thread */
+	bool more;	/* a message read in part: STATUS_BUFFER_OVERFLOW */
+	bool via_fallback; /* a message-mode read on the io_uring engine */
+	bool linked;	   /* in the lists of operations in flight; holds a
+			    * reference on thread */
 	uint64_t off;
 	struct apc__thread *thread; /* the issuing thread, a reference */
 	apc_io_fn fn;
@@ -114,5 +131,22 @@ void apc__io_test_fail_alloc(unsigned n);
 
 /* errno to Win32 error. */
 uint32_t apc__errno_to_error(int e);
+
+/*
+ * io.c for npipe.c: make an I/O handle of kind over fd (-1: none yet),
+ * returning the object (no reference) as well as the handle; and enter a
+ * pending operation of op (APC__IO_CONNECT) on f with ov, as a started
+ * overlapped operation is (Internal pending, its event reset, cancellable),
+ * for npipe.c to finish with apc__io_done.
+ */
+uint32_t apc__file_make(int fd, uint8_t kind, bool overlapped, bool readable,
+			bool writable, struct apc__file **f, apc_handle *out);
+uint32_t apc__io_pending(struct apc__file *f, apc_overlapped *ov, uint8_t op,
+			 struct apc__io **out);
+
+/* npipe.c for io.c: end a pending connect (true: io.c completes it as
+ * cancelled); the last handle of a named pipe is closing. */
+bool apc__npipe_cancel(struct apc__io *req);
+void apc__npipe_last_handle(struct apc__file *f);
 
 #endif /* APC_POSIX_IO_INTERNAL_H */

@@ -145,6 +145,7 @@ static void file_destroy(struct apc__object *obj)
 		close(f->fd);
 	if (f->port)
 		apc__object_unref(f->port);
+	free(f->stash);
 	free(f);
 }
 
@@ -157,9 +158,13 @@ static void file_last_handle(struct apc__object *obj)
 	struct apc__file *f = (struct apc__file *)obj;
 	unsigned found = 0;
 
+	if (f->np)
+		apc__npipe_last_handle(f);
 	cancel_matching(f, NULL, NULL, false, &found);
 	if (engine)
 		engine->forget(f);
+	if (f->kind == APC__IO_NPIPE && engine != &apc__io_fallback)
+		apc__io_fallback.forget(f); /* its message-mode reads */
 	/* The descriptor goes now, so that the peer of a pipe or socket sees
 	 * the close at once; requests still finishing hold the object, not
 	 * the descriptor (io_uring keeps its own file reference). */
@@ -168,6 +173,37 @@ static void file_last_handle(struct apc__object *obj)
 	close(f->fd);
 	f->fd = -1;
 	apc__lock_give(&f->io_lock);
+}
+
+uint32_t apc__file_make(int fd, uint8_t kind, bool overlapped, bool readable,
+			bool writable, struct apc__file **fout, apc_handle *out)
+{
+	struct apc__file *f;
+	uint32_t r;
+
+	if (!engine_get(&r)) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
+		return APC_ERROR_NOT_ENOUGH_MEMORY;
+	}
+	apc__object_init(&f->hdr, APC__TYPE_FILE, file_destroy);
+	f->hdr.last_handle = file_last_handle;
+	f->fd = fd;
+	f->kind = kind;
+	f->overlapped = overlapped;
+	f->readable = readable;
+	f->writable = writable;
+	r = apc__handle_new(&f->hdr, out);
+	if (fout)
+		*fout = r ? NULL : f;
+	apc__object_unref(&f->hdr);
+	return r;
 }
 
 static uint32_t file_new(int fd, bool overlapped, apc_handle *out)
@@ -548,7 +584,11 @@ void apc__io_done(struct apc__io *req, int32_t res, bool on_owner)
 		err = apc__errno_to_error(-res);
 		status = apc__error_to_ntstatus(err);
 	}
-	if (status != APC_STATUS_SUCCESS) {
+	if (status == APC_STATUS_SUCCESS && req->more) {
+		/* A message read in part: a warning with its bytes; the routine
+		 * gets error 0, GetOverlappedResult ERROR_MORE_DATA (E29). */
+		status = 0x80000005u; /* STATUS_BUFFER_OVERFLOW */
+	} else if (status != APC_STATUS_SUCCESS) {
 		err = apc__ntstatus_to_error(status);
 		bytes = 0;
 	}
@@ -613,6 +653,57 @@ void apc__io_done(struct apc__io *req, int32_t res, bool on_owner)
 	req_free(req);
 }
 
+/*
+ * A named pipe read in message mode (N6): never truncate a message.  What
+ * is left of one read in part waits in the handle's stash; a message
+ * longer than the buffer is read whole into the stash.  Sets req->more
+ * when part of the message is still to come (ERROR_MORE_DATA).  Under no
+ * lock: one reader at a time per handle is assumed (the engines serve a
+ * handle's reads in order).
+ */
+static int32_t msg_read(struct apc__io *req, char *buf, size_t len)
+{
+	struct apc__file *f = req->file;
+	ssize_t size;
+	char *whole;
+
+	if (f->stash) {
+		uint32_t left = f->stash_len - f->stash_off;
+		uint32_t n = left < len ? left : (uint32_t)len;
+
+		memcpy(buf, f->stash + f->stash_off, n);
+		f->stash_off += n;
+		req->more = n < left;
+		if (!req->more) {
+			free(f->stash);
+			f->stash = NULL;
+		}
+		return (int32_t)n;
+	}
+	size = recv(f->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+	if (size < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	if ((size_t)size <= len) {
+		ssize_t n = recv(f->fd, buf, len, MSG_DONTWAIT);
+
+		return n < 0 ? -errno : (int32_t)n;
+	}
+	whole = malloc((size_t)size);
+	if (!whole)
+		return -ENOMEM;
+	size = recv(f->fd, whole, (size_t)size, MSG_DONTWAIT);
+	if (size < 0) {
+		free(whole);
+		return -errno;
+	}
+	memcpy(buf, whole, len);
+	f->stash = whole;
+	f->stash_len = (uint32_t)size;
+	f->stash_off = (uint32_t)len;
+	req->more = true;
+	return (int32_t)len;
+}
+
 int32_t apc__io_try(struct apc__io *req)
 {
 	int fd = req->file->fd;
@@ -620,6 +711,9 @@ int32_t apc__io_try(struct apc__io *req)
 	size_t len = req->len - req->done;
 	ssize_t n;
 
+	if (req->file->kind == APC__IO_NPIPE && req->op == APC__IO_READ &&
+	    req->file->msg_read)
+		return msg_read(req, buf, len);
 	do {
 		if (req->file->kind == APC__IO_FILE) {
 			struct iovec iov = {buf, len};
@@ -641,7 +735,8 @@ int32_t apc__io_try(struct apc__io *req)
 			else
 				n = off < 0 ? write(fd, buf, len)
 					    : pwrite(fd, buf, len, off);
-		} else if (req->file->kind == APC__IO_SOCKET) {
+		} else if (req->file->kind == APC__IO_SOCKET ||
+			   req->file->kind == APC__IO_NPIPE) {
 			n = req->op == APC__IO_READ
 				    ? recv(fd, buf, len, MSG_DONTWAIT)
 				    : send(fd, buf, len,
@@ -731,9 +826,10 @@ static uint32_t sync_io(struct apc__io *req, uint32_t *bytes)
 		*bytes = (uint32_t)n;
 	if (n == 0 && req->op == APC__IO_READ && req->len &&
 	    (req->file->kind == APC__IO_PIPE ||
-	     req->file->kind == APC__IO_OTHER))
+	     req->file->kind == APC__IO_OTHER ||
+	     req->file->kind == APC__IO_NPIPE))
 		return APC_ERROR_BROKEN_PIPE;
-	return 0;
+	return req->more ? APC_ERROR_MORE_DATA : 0;
 }
 
 #define UINT32_ALL 0xFFFFFFFFu
@@ -893,10 +989,15 @@ static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
 		if (bytes)
 			*bytes = (uint32_t)n;
 		if (__atomic_load_n(&f->modes, __ATOMIC_RELAXED) &
-		    APC_FILE_SKIP_COMPLETION_PORT_ON_SUCCESS)
+			    APC_FILE_SKIP_COMPLETION_PORT_ON_SUCCESS &&
+		    !req->more)
 			req->no_port = true; /* F7 */
+		/* A message read in part finished too, with a warning:
+		 * notified, and the call says ERROR_MORE_DATA (N6). */
+		st = req->more && mode == APC__IO_NOTIFY ? APC_ERROR_MORE_DATA
+							 : 0;
 		apc__io_done(req, n, true);
-		return 0;
+		return st;
 	}
 
 	/* In flight: entered where cancellation and thread exit find it. */
@@ -918,7 +1019,12 @@ static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
 		f->reqs->prev = req;
 	f->reqs = req;
 	apc__lock_give(&f->io_lock);
-	st = eng->submit(req);
+	/* An io_uring read would truncate a message: message-mode reads
+	 * wait in the fallback engine's epoll, on either engine. */
+	req->via_fallback =
+		f->kind == APC__IO_NPIPE && f->msg_read && op == APC__IO_READ;
+	st = req->via_fallback ? apc__io_fallback.submit(req)
+			       : eng->submit(req);
 	if (st)
 		goto unlink;
 	return mode == APC__IO_NOTIFY ? APC_ERROR_IO_PENDING : 0;
@@ -932,6 +1038,61 @@ unlink:
 failed:
 	atomic_store_explicit((_Atomic uintptr_t *)&ov->Internal,
 			      apc__error_to_ntstatus(st), memory_order_release);
+fail:
+	req_free(req);
+	return st;
+}
+
+uint32_t apc__io_pending(struct apc__file *f, apc_overlapped *ov, uint8_t op,
+			 struct apc__io **out)
+{
+	struct apc__io *req = req_alloc();
+	uint32_t st = 0;
+
+	if (!req)
+		return APC_ERROR_NOT_ENOUGH_MEMORY;
+	apc__object_ref(&f->hdr);
+	req->file = f;
+	req->ov = ov;
+	req->op = op;
+	req->mode = APC__IO_NOTIFY;
+	req->thread = apc__thread_current();
+	if (!req->thread) {
+		st = APC_ERROR_NOT_ENOUGH_MEMORY;
+		goto fail;
+	}
+	if (ov->hEvent) {
+		uintptr_t ev = (uintptr_t)ov->hEvent;
+
+		req->no_port = ev & 1;
+		req->event = apc__handle_get((apc_handle)(ev & ~(uintptr_t)1),
+					     APC__TYPE_EVENT);
+		if (!req->event) {
+			st = APC_ERROR_INVALID_HANDLE;
+			goto fail;
+		}
+	}
+	if (!reg_enter(req)) {
+		st = APC_ERROR_INVALID_PARAMETER; /* E13 */
+		goto fail;
+	}
+	ov->Internal = APC_STATUS_PENDING;
+	ov->InternalHigh = 0;
+	if (req->event)
+		event_signal(req->event, false);
+	else
+		file_signal(f, false);
+	apc__object_ref(&req->thread->hdr);
+	req->linked = true;
+	thread_link(req);
+	apc__lock_take(&f->io_lock);
+	req->next = f->reqs;
+	if (f->reqs)
+		f->reqs->prev = req;
+	f->reqs = req;
+	apc__lock_give(&f->io_lock);
+	*out = req;
+	return 0;
 fail:
 	req_free(req);
 	return st;
@@ -1023,7 +1184,9 @@ static void cancel_matching(struct apc__file *f, struct apc__thread *t,
 			continue;
 		/* Read unlocked by the engines (io-uring.c). */
 		__atomic_store_n(&req->cancelled, true, __ATOMIC_RELAXED);
-		if (engine->cancel(req)) {
+		if (req->op == APC__IO_CONNECT ? apc__npipe_cancel(req)
+		    : req->via_fallback	       ? apc__io_fallback.cancel(req)
+					       : engine->cancel(req)) {
 			req->qnext = now;
 			now = req;
 		}

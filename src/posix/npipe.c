@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -104,8 +105,12 @@ static uint32_t pipe_path(const char *name, struct sockaddr_un *sa)
 		snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/#%016llx", dir,
 			 (unsigned long long)h);
 	} else {
-		snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", dir,
-			 file);
+		/* Fits: checked above (and silences a truncation warning). */
+		size_t d = strlen(dir);
+
+		memcpy(sa->sun_path, dir, d);
+		sa->sun_path[d] = '/';
+		memcpy(sa->sun_path + d + 1, file, n + 1);
 	}
 	return 0;
 }
@@ -406,5 +411,357 @@ fail:
 	acc_epfd = acc_wakefd = -1;
 out:
 	apc__lock_give(&acc_lock);
+	return st;
+}
+
+/* ---- the API ------------------------------------------------------------ */
+
+static struct apc__file *npipe_get(apc_handle h)
+{
+	struct apc__file *f =
+		(struct apc__file *)apc__handle_get(h, APC__TYPE_FILE);
+
+	if (f && !f->np) {
+		apc__object_unref(&f->hdr);
+		return NULL;
+	}
+	return f;
+}
+
+uint32_t apc_npipe_create(const char *name, uint32_t open_mode,
+			  uint32_t pipe_mode, uint32_t max_instances,
+			  uint32_t out_size, uint32_t in_size,
+			  uint32_t default_ms, apc_handle *out)
+{
+	uint32_t access = open_mode & APC_PIPE_ACCESS_DUPLEX;
+	bool message = pipe_mode & APC_PIPE_TYPE_MESSAGE;
+	struct apc__npipe *np;
+	struct sockaddr_un sa;
+	struct npname *nm;
+	struct apc__file *f;
+	uint32_t st;
+
+	(void)out_size;
+	(void)in_size;
+	(void)default_ms;
+	if (!out)
+		return APC_ERROR_INVALID_PARAMETER;
+	*out = NULL;
+	if (!access || max_instances < 1 ||
+	    max_instances > APC_PIPE_UNLIMITED_INSTANCES ||
+	    ((pipe_mode & APC_PIPE_READMODE_MESSAGE) && !message) ||
+	    (pipe_mode & APC_PIPE_NOWAIT))
+		return APC_ERROR_INVALID_PARAMETER;
+	st = pipe_path(name, &sa);
+	if (!st)
+		st = acceptor_start();
+	if (st)
+		return st;
+	np = calloc(1, sizeof(*np));
+	if (!np)
+		return APC_ERROR_NOT_ENOUGH_MEMORY;
+
+	apc__lock_take(&reg_lock);
+	for (nm = names; nm && strcmp(nm->path, sa.sun_path); nm = nm->next)
+		;
+	if (nm && nm->count) {
+		if ((open_mode & APC_FILE_FLAG_FIRST_PIPE_INSTANCE) ||
+		    nm->message != message)
+			st = APC_ERROR_ACCESS_DENIED;
+		else if (nm->count >= nm->max)
+			st = APC_ERROR_PIPE_BUSY;
+	} else {
+		if (!nm) {
+			/* Names are kept for the life of the process (the
+			 * acceptor may still hold one); a name is reused. */
+			nm = calloc(1, sizeof(*nm));
+			if (nm) {
+				memcpy(nm->path, sa.sun_path, sizeof(nm->path));
+				nm->lfd = -1;
+				nm->next = names;
+				names = nm;
+			}
+		}
+		if (!nm)
+			st = APC_ERROR_NOT_ENOUGH_MEMORY;
+		else
+			st = listen_on(&sa, message, &nm->lfd);
+		if (!st) {
+			struct epoll_event e = {.events = EPOLLIN,
+						.data.u64 = (uintptr_t)nm};
+
+			nm->message = message;
+			nm->max = max_instances;
+			if (epoll_ctl(acc_epfd, EPOLL_CTL_ADD, nm->lfd, &e) <
+			    0) {
+				st = apc__errno_to_error(errno);
+				close(nm->lfd);
+				unlink(nm->path);
+				nm->lfd = -1;
+			}
+		}
+	}
+	if (!st)
+		st = apc__file_make(-1, APC__IO_NPIPE,
+				    open_mode & APC_FILE_FLAG_OVERLAPPED,
+				    access & APC_PIPE_ACCESS_INBOUND,
+				    access & APC_PIPE_ACCESS_OUTBOUND, &f, out);
+	if (st) {
+		apc__lock_give(&reg_lock);
+		free(np);
+		return st;
+	}
+	np->name = nm;
+	np->f = f;
+	np->state = NP_LISTENING;
+	np->next = nm->instances;
+	nm->instances = np;
+	nm->count++;
+	f->np = np;
+	f->msg_type = message;
+	f->msg_read = pipe_mode & APC_PIPE_READMODE_MESSAGE;
+	apc__lock_give(&reg_lock);
+	return 0;
+}
+
+uint32_t apc_npipe_open(const char *name, uint32_t access, uint32_t flags,
+			apc_handle *out)
+{
+	struct apc__npipe *np;
+	struct apc__file *f;
+	bool message;
+	char answer;
+	uint32_t st;
+	int fd;
+
+	if (!out)
+		return APC_ERROR_INVALID_PARAMETER;
+	*out = NULL;
+	np = calloc(1, sizeof(*np));
+	if (!np)
+		return APC_ERROR_NOT_ENOUGH_MEMORY;
+	st = dial(name, 'C', &fd, &answer, &message);
+	if (!st && answer != 'O') {
+		close(fd);
+		st = APC_ERROR_PIPE_BUSY;
+	}
+	if (!st) {
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		st = apc__file_make(fd, APC__IO_NPIPE,
+				    flags & APC_FILE_FLAG_OVERLAPPED,
+				    access & APC_GENERIC_READ,
+				    access & APC_GENERIC_WRITE, &f, out);
+	}
+	if (st) {
+		free(np);
+		return st;
+	}
+	np->f = f;
+	np->state = NP_CONNECTED;
+	f->np = np;
+	f->msg_type = message; /* reads in byte mode until told (N6) */
+	return 0;
+}
+
+uint32_t apc_npipe_wait(const char *name, uint32_t ms)
+{
+	uint64_t end = apc__mono_ns() + (uint64_t)ms * 1000000u;
+
+	for (;;) {
+		bool message;
+		char answer;
+		int fd;
+		uint32_t st = dial(name, 'Q', &fd, &answer, &message);
+
+		if (st)
+			return st;
+		close(fd);
+		if (answer == 'F')
+			return 0;
+		if (ms != APC_NMPWAIT_WAIT_FOREVER && apc__mono_ns() >= end)
+			return APC_ERROR_SEM_TIMEOUT;
+		apc_sleep(10, false);
+	}
+}
+
+uint32_t apc_npipe_connect(apc_handle server, apc_overlapped *ov)
+{
+	struct apc__file *f = npipe_get(server);
+	apc_overlapped own = {0};
+	struct apc__io *req = NULL;
+	uint32_t st = 0, r;
+
+	if (!f)
+		return APC_ERROR_INVALID_HANDLE;
+	if (!f->np->name) {
+		apc__object_unref(&f->hdr);
+		return APC_ERROR_INVALID_PARAMETER; /* a client's handle */
+	}
+	if (!ov) {
+		/* Blocking: the same, waited for on an event of our own. */
+		st = apc_event_create(true, false, &own.hEvent);
+		if (st)
+			goto out;
+		ov = &own;
+	}
+	apc__lock_take(&reg_lock);
+	if (f->np->state == NP_CONNECTED) {
+		/* A client that came before the call, still there (success),
+		 * or gone without a disconnect (N4). */
+		char c;
+		ssize_t n = recv(f->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			f->np->state = NP_BROKEN;
+	}
+	if (f->np->state == NP_CONNECTED)
+		st = APC_ERROR_PIPE_CONNECTED;
+	else if (f->np->state == NP_BROKEN)
+		st = APC_ERROR_NO_DATA;
+	else if (f->np->connect_req)
+		st = APC_ERROR_INVALID_PARAMETER;
+	else if (!(st = apc__io_pending(f, ov, APC__IO_CONNECT, &req)))
+		f->np->connect_req = req;
+	apc__lock_give(&reg_lock);
+	if (st || ov != &own) {
+		if (!st)
+			st = APC_ERROR_IO_PENDING;
+		goto out;
+	}
+	(void)apc_wait(own.hEvent, APC_INFINITE, false, NULL);
+	r = apc_overlapped_result(server, &own, NULL, 0, false);
+	st = r;
+out:
+	if (own.hEvent)
+		apc_close(own.hEvent);
+	apc__object_unref(&f->hdr);
+	return st;
+}
+
+bool apc__npipe_cancel(struct apc__io *req)
+{
+	struct apc__npipe *np = req->file->np;
+	bool mine;
+
+	apc__lock_take(&reg_lock);
+	mine = np && np->connect_req == req;
+	if (mine)
+		np->connect_req = NULL;
+	apc__lock_give(&reg_lock);
+	return mine;
+}
+
+uint32_t apc_npipe_disconnect(apc_handle server)
+{
+	struct apc__file *f = npipe_get(server);
+	unsigned found = 0;
+	int fd;
+
+	(void)found;
+	if (!f)
+		return APC_ERROR_INVALID_HANDLE;
+	if (!f->np->name) {
+		apc__object_unref(&f->hdr);
+		return APC_ERROR_INVALID_PARAMETER;
+	}
+	apc_cancel_io_ex(server, NULL);
+	apc__lock_take(&reg_lock);
+	apc__lock_take(&f->io_lock);
+	fd = f->fd;
+	f->fd = -1;
+	free(f->stash);
+	f->stash = NULL;
+	apc__lock_give(&f->io_lock);
+	if (f->np->state != NP_LISTENING)
+		f->np->state = NP_LISTENING;
+	apc__lock_give(&reg_lock);
+	if (fd >= 0) {
+		shutdown(fd, SHUT_RDWR);
+		close(fd);
+	}
+	apc__object_unref(&f->hdr);
+	return 0;
+}
+
+void apc__npipe_last_handle(struct apc__file *f)
+{
+	struct apc__npipe *np = f->np, **p;
+	struct npname *nm = np->name;
+	uint64_t one = 1;
+
+	if (!nm)
+		return; /* a client: io.c closes the socket */
+	apc__lock_take(&reg_lock);
+	for (p = &nm->instances; *p && *p != np; p = &(*p)->next)
+		;
+	if (*p)
+		*p = np->next;
+	if (--nm->count == 0 && nm->lfd >= 0) {
+		/* The last instance: the name goes (clients now get
+		 * ERROR_FILE_NOT_FOUND); the acceptor closes the socket. */
+		unlink(nm->path);
+		if (nretired == cretired) {
+			unsigned c = cretired ? 2 * cretired : 8;
+			int *n = realloc(retired, c * sizeof(*n));
+
+			if (n) {
+				retired = n;
+				cretired = c;
+			}
+		}
+		if (nretired < cretired)
+			retired[nretired++] = nm->lfd;
+		nm->lfd = -1;
+	}
+	np->name = NULL;
+	apc__lock_give(&reg_lock);
+	(void)!write(acc_wakefd, &one, sizeof(one));
+}
+
+uint32_t apc_npipe_peek(apc_handle h, uint32_t *available,
+			uint32_t *message_left)
+{
+	struct apc__file *f = npipe_get(h);
+	uint32_t avail = 0, left = 0;
+	int n = 0;
+
+	if (!f)
+		return APC_ERROR_INVALID_HANDLE;
+	apc__lock_take(&f->io_lock);
+	if (f->stash) {
+		avail = left = f->stash_len - f->stash_off;
+	} else if (f->fd >= 0) {
+		if (f->msg_type) {
+			ssize_t s = recv(f->fd, NULL, 0,
+					 MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+
+			if (s > 0)
+				avail = left = (uint32_t)s;
+		} else if (ioctl(f->fd, FIONREAD, &n) == 0 && n > 0) {
+			avail = (uint32_t)n;
+		}
+	}
+	apc__lock_give(&f->io_lock);
+	if (available)
+		*available = avail;
+	if (message_left)
+		*message_left = f->msg_read ? left : 0;
+	apc__object_unref(&f->hdr);
+	return 0;
+}
+
+uint32_t apc_npipe_set_mode(apc_handle h, uint32_t read_mode)
+{
+	struct apc__file *f = npipe_get(h);
+	uint32_t st = 0;
+
+	if (!f)
+		return APC_ERROR_INVALID_HANDLE;
+	if (read_mode & ~APC_PIPE_READMODE_MESSAGE ||
+	    (read_mode && !f->msg_type))
+		st = APC_ERROR_INVALID_PARAMETER;
+	else
+		f->msg_read = read_mode != 0;
+	apc__object_unref(&f->hdr);
 	return st;
 }
