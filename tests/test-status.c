@@ -21,6 +21,7 @@ Test(apc_status, constants_are_the_win32_values)
 	cr_assert_eq(APC_WAIT_TIMEOUT, 0x102u);
 	cr_assert_eq(APC_WAIT_FAILED, 0xFFFFFFFFu);
 	cr_assert_eq(APC_STILL_ACTIVE, 0x103u);
+	cr_assert_eq(APC_ERROR_INVALID_FUNCTION, 1u);
 	cr_assert_eq(APC_ERROR_FILE_NOT_FOUND, 2u);
 	cr_assert_eq(APC_ERROR_ACCESS_DENIED, 5u);
 	cr_assert_eq(APC_ERROR_INVALID_HANDLE, 6u);
@@ -36,12 +37,15 @@ Test(apc_status, constants_are_the_win32_values)
 	cr_assert_eq(APC_ERROR_SEM_TIMEOUT, 121u);
 	cr_assert_eq(APC_ERROR_INVALID_NAME, 123u);
 	cr_assert_eq(APC_ERROR_ALREADY_EXISTS, 183u);
+	cr_assert_eq(APC_ERROR_BAD_PIPE, 230u);
 	cr_assert_eq(APC_ERROR_PIPE_BUSY, 231u);
 	cr_assert_eq(APC_ERROR_NO_DATA, 232u);
+	cr_assert_eq(APC_ERROR_PIPE_NOT_CONNECTED, 233u);
 	cr_assert_eq(APC_ERROR_MORE_DATA, 234u);
 	cr_assert_eq(APC_ERROR_NOT_OWNER, 288u);
 	cr_assert_eq(APC_ERROR_TOO_MANY_POSTS, 298u);
 	cr_assert_eq(APC_ERROR_PIPE_CONNECTED, 535u);
+	cr_assert_eq(APC_ERROR_PIPE_LISTENING, 536u);
 	cr_assert_eq(APC_ERROR_MUTANT_LIMIT_EXCEEDED, 587u);
 	cr_assert_eq(APC_ERROR_ABANDONED_WAIT_0, 735u);
 	cr_assert_eq(APC_ERROR_OPERATION_ABORTED, 995u);
@@ -78,14 +82,14 @@ Test(apc_status, names_and_messages_follow_the_map)
 	} while (0);
 	APC_STATUS_MAP(CHECK)
 #undef CHECK
-	cr_assert_eq(n, 35);
+	cr_assert_eq(n, 39);
 	cr_assert_eq(strcmp(apc_status_name(0), "WAIT_OBJECT_0"), 0);
 }
 
 Test(apc_status, unknown_values)
 {
 	static const uint32_t unknown[] = {
-		1, 3, 7, 0x101, 0x104, 994, 999, 0xC0000008u, 0xFFFFFFFEu};
+		3, 7, 9, 0x101, 0x104, 994, 999, 0xC0000008u, 0xFFFFFFFEu};
 	unsigned int i;
 
 	for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {

@@ -26,6 +26,7 @@
 #define APC_WAIT_TIMEOUT 0x00000102u
 #define APC_WAIT_FAILED 0xFFFFFFFFu
 #define APC_STILL_ACTIVE 0x00000103u
+#define APC_ERROR_INVALID_FUNCTION 1u
 #define APC_ERROR_FILE_NOT_FOUND 2u
 #define APC_ERROR_ACCESS_DENIED 5u
 #define APC_ERROR_INVALID_HANDLE 6u
@@ -41,12 +42,15 @@
 #define APC_ERROR_SEM_TIMEOUT 121u
 #define APC_ERROR_INVALID_NAME 123u
 #define APC_ERROR_ALREADY_EXISTS 183u
+#define APC_ERROR_BAD_PIPE 230u
 #define APC_ERROR_PIPE_BUSY 231u
 #define APC_ERROR_NO_DATA 232u
+#define APC_ERROR_PIPE_NOT_CONNECTED 233u
 #define APC_ERROR_MORE_DATA 234u
 #define APC_ERROR_NOT_OWNER 288u
 #define APC_ERROR_TOO_MANY_POSTS 298u
 #define APC_ERROR_PIPE_CONNECTED 535u
+#define APC_ERROR_PIPE_LISTENING 536u
 #define APC_ERROR_MUTANT_LIMIT_EXCEEDED 587u
 #define APC_ERROR_ABANDONED_WAIT_0 735u
 #define APC_ERROR_OPERATION_ABORTED 995u
@@ -64,6 +68,7 @@
 	X(WAIT_TIMEOUT, "the time-out elapsed")                                \
 	X(WAIT_FAILED, "the wait failed")                                      \
 	X(STILL_ACTIVE, "the thread is still running")                         \
+	X(ERROR_INVALID_FUNCTION, "the function is not valid for the handle")  \
 	X(ERROR_FILE_NOT_FOUND, "the file was not found")                      \
 	X(ERROR_ACCESS_DENIED, "access is denied")                             \
 	X(ERROR_INVALID_HANDLE, "the handle is invalid")                       \
@@ -79,12 +84,16 @@
 	X(ERROR_SEM_TIMEOUT, "the time-out period expired")                    \
 	X(ERROR_INVALID_NAME, "the name is not valid")                         \
 	X(ERROR_ALREADY_EXISTS, "the object already exists")                   \
+	X(ERROR_BAD_PIPE, "the pipe state is invalid")                         \
 	X(ERROR_PIPE_BUSY, "all pipe instances are busy")                      \
 	X(ERROR_NO_DATA, "the pipe is being closed")                           \
+	X(ERROR_PIPE_NOT_CONNECTED,                                            \
+	  "no process is on the other end of the pipe")                        \
 	X(ERROR_MORE_DATA, "more data is available")                           \
 	X(ERROR_NOT_OWNER, "the caller does not own the mutex")                \
 	X(ERROR_TOO_MANY_POSTS, "the semaphore would pass its maximum")        \
 	X(ERROR_PIPE_CONNECTED, "a client is already connected")               \
+	X(ERROR_PIPE_LISTENING, "the pipe waits for a client to connect")      \
 	X(ERROR_MUTANT_LIMIT_EXCEEDED, "the mutex recursion count is full")    \
 	X(ERROR_ABANDONED_WAIT_0, "the completion port was closed")            \
 	X(ERROR_OPERATION_ABORTED, "the I/O operation was cancelled")          \
