@@ -38,6 +38,7 @@ APC_BEGIN_DECLS
  */
 #define APC_STATUS_SUCCESS 0x00000000u
 #define APC_STATUS_PENDING 0x00000103u
+#define APC_STATUS_BUFFER_OVERFLOW 0x80000005u
 #define APC_STATUS_INVALID_HANDLE 0xC0000008u
 #define APC_STATUS_INVALID_PARAMETER 0xC000000Du
 #define APC_STATUS_END_OF_FILE 0xC0000011u
@@ -162,6 +163,13 @@ APC_API uint32_t apc_handle_from_fd(int fd, uint32_t flags, apc_handle *out);
  * event (or the handle) and posts a packet to the bound port, unless
  * hEvent's lowest bit is set (E28).  Offset/OffsetHigh give the file
  * position; Offset = OffsetHigh = 0xFFFFFFFF appends (writes).
+ *
+ * A read of a message (a named pipe in message read mode, N6) into a
+ * buffer shorter than the message reads the part that fits and returns
+ * APC_ERROR_MORE_DATA, a warning: the rest comes with the next read.
+ * Synchronous, *bytes holds the part's length; overlapped, the operation
+ * has finished with Internal = APC_STATUS_BUFFER_OVERFLOW, *bytes is 0,
+ * and apc_overlapped_result gives the length with APC_ERROR_MORE_DATA.
  */
 APC_API uint32_t apc_read(apc_handle h, void *buf, uint32_t len,
 			  uint32_t *bytes, apc_overlapped *ov);

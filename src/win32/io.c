@@ -152,11 +152,21 @@ uint32_t apc_read(apc_handle h, void *buf, uint32_t len, uint32_t *bytes,
 		  apc_overlapped *ov)
 {
 	DWORD n = 0;
+	DWORD err;
 
 	if (bytes)
 		*bytes = 0;
-	if (!ReadFile(h, buf, len, &n, (LPOVERLAPPED)ov))
-		return GetLastError();
+	if (!ReadFile(h, buf, len, &n, (LPOVERLAPPED)ov)) {
+		/*
+		 * A message longer than the buffer (named pipes, N6): the
+		 * part that fit was read, and ReadFile gives its length
+		 * (0 for an overlapped read, whose count is InternalHigh).
+		 */
+		err = GetLastError();
+		if (err == ERROR_MORE_DATA && bytes)
+			*bytes = n;
+		return err;
+	}
 	if (bytes)
 		*bytes = n;
 	return 0;
