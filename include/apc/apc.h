@@ -14,5 +14,6 @@
 #include "timer.h"
 #include "io.h"
 #include "port.h"
+#include "npipe.h"
 
 #endif /* APC_APC_H */
