@@ -23,6 +23,7 @@
 #else /* !_WIN32 */
 
 #include <stdlib.h>
+#include <unistd.h>
 #include <wchar.h>
 
 #include "apc.h"
@@ -177,6 +178,12 @@ static inline HANDLE GetCurrentProcess(void)
 static inline DWORD GetCurrentThreadId(void)
 {
 	return apc_thread_id(APC_CURRENT_THREAD);
+}
+
+/* The POSIX process id (pid_t has 32 bits on Linux). */
+static inline DWORD GetCurrentProcessId(void)
+{
+	return (DWORD)getpid();
 }
 
 static inline DWORD GetThreadId(HANDLE Thread)
@@ -566,10 +573,14 @@ typedef VOID(WINAPI *LPOVERLAPPED_COMPLETION_ROUTINE)(
 #define ERROR_SEM_TIMEOUT APC_ERROR_SEM_TIMEOUT
 #define ERROR_INVALID_NAME APC_ERROR_INVALID_NAME
 #define ERROR_ALREADY_EXISTS APC_ERROR_ALREADY_EXISTS
+#define ERROR_INVALID_FUNCTION APC_ERROR_INVALID_FUNCTION
+#define ERROR_BAD_PIPE APC_ERROR_BAD_PIPE
 #define ERROR_PIPE_BUSY APC_ERROR_PIPE_BUSY
 #define ERROR_NO_DATA APC_ERROR_NO_DATA
+#define ERROR_PIPE_NOT_CONNECTED APC_ERROR_PIPE_NOT_CONNECTED
 #define ERROR_MORE_DATA APC_ERROR_MORE_DATA
 #define ERROR_PIPE_CONNECTED APC_ERROR_PIPE_CONNECTED
+#define ERROR_PIPE_LISTENING APC_ERROR_PIPE_LISTENING
 #define ERROR_ABANDONED_WAIT_0 APC_ERROR_ABANDONED_WAIT_0
 #define ERROR_OPERATION_ABORTED APC_ERROR_OPERATION_ABORTED
 #define ERROR_IO_INCOMPLETE APC_ERROR_IO_INCOMPLETE
@@ -581,6 +592,8 @@ typedef VOID(WINAPI *LPOVERLAPPED_COMPLETION_ROUTINE)(
 /*
  * NT statuses as OVERLAPPED.Internal holds them.  The first seven come
  * from <windows.h> on Windows, the others from <ntstatus.h>.
+ * STATUS_BUFFER_OVERFLOW is the warning of a message read into a short
+ * buffer (ERROR_MORE_DATA).
  */
 #define STATUS_WAIT_0 ((DWORD)APC_WAIT_OBJECT_0)
 #define STATUS_ABANDONED_WAIT_0 ((DWORD)APC_WAIT_ABANDONED_0)
@@ -594,6 +607,7 @@ typedef VOID(WINAPI *LPOVERLAPPED_COMPLETION_ROUTINE)(
 #define STATUS_ACCESS_DENIED ((DWORD)APC_STATUS_ACCESS_DENIED)
 #define STATUS_CANCELLED ((DWORD)APC_STATUS_CANCELLED)
 #define STATUS_PIPE_BROKEN ((DWORD)APC_STATUS_PIPE_BROKEN)
+#define STATUS_BUFFER_OVERFLOW ((DWORD)APC_STATUS_BUFFER_OVERFLOW)
 
 #define GENERIC_READ APC_GENERIC_READ
 #define GENERIC_WRITE APC_GENERIC_WRITE
@@ -669,11 +683,35 @@ static inline char *apc__win_utf8(LPCWSTR w, uint32_t *status)
 }
 
 /*
- * CreateFile on apc_file_open: regular files only (named pipes are not
- * there yet).  Access rights other than GENERIC_READ and GENERIC_WRITE,
- * the sharing mode (POSIX files are always shared), the security
- * attributes (apcrt handles are never inherited), the template and every
- * flag but FILE_FLAG_OVERLAPPED are ignored.  As in Win32, CREATE_ALWAYS
+ * A name in the local pipe namespace, "\\.\pipe\..." with "pipe" in
+ * any case (pipe names are not case-sensitive, MS Pipe Names).
+ */
+static inline int apc__win_is_pipe_name(const char *path)
+{
+	static const char prefix[] = "\\\\.\\pipe\\";
+	size_t i;
+
+	for (i = 0; i < sizeof(prefix) - 1; i++) {
+		char c = path[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (c != prefix[i])
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * CreateFile: a pipe name ("\\.\pipe\NAME") is a named-pipe client,
+ * apc_npipe_open (N5), whatever the disposition; any other path is a
+ * file, apc_file_open.
+ *
+ * For files: regular files only.  Access rights other than GENERIC_READ
+ * and GENERIC_WRITE, the sharing mode (POSIX files are always shared),
+ * the security attributes (apcrt handles are never inherited), the
+ * template and every flag but FILE_FLAG_OVERLAPPED are ignored (for pipe
+ * names too).  As in Win32, CREATE_ALWAYS
  * and OPEN_ALWAYS set the last error to ERROR_ALREADY_EXISTS when the
  * file was there and to 0 when it was made; a file that appears between
  * the two steps of OPEN_ALWAYS reads as made.
@@ -687,6 +725,14 @@ static inline HANDLE apc__win_create_file(const char *path, DWORD access,
 	uint32_t existed = APC_ERROR_SUCCESS;
 	uint32_t st;
 
+	if (apc__win_is_pipe_name(path)) {
+		st = apc_npipe_open(path, acc, fl, &h);
+		if (st != APC_ERROR_SUCCESS) {
+			apc_set_last_error(st);
+			return INVALID_HANDLE_VALUE;
+		}
+		return h;
+	}
 	if (disposition == APC_CREATE_ALWAYS) {
 		st = apc_file_open(path, acc, APC_CREATE_NEW, fl, &h);
 		if (st == APC_ERROR_FILE_EXISTS) {
@@ -854,6 +900,188 @@ static inline BOOL SetFileCompletionNotificationModes(HANDLE FileHandle,
 #define CreateFile CreateFileW
 #else
 #define CreateFile CreateFileA
+#endif
+
+/* ---- named pipes ------------------------------------------------------- */
+
+/*
+ * Contract N3-N7.  A named-pipe handle is an I/O handle: ReadFile,
+ * WriteFile, their Ex forms, GetOverlappedResult, the cancel calls and
+ * completion ports take it as above.  On POSIX a pipe name is a
+ * Unix-domain socket that only its user can reach (README).
+ */
+#define PIPE_ACCESS_INBOUND APC_PIPE_ACCESS_INBOUND
+#define PIPE_ACCESS_OUTBOUND APC_PIPE_ACCESS_OUTBOUND
+#define PIPE_ACCESS_DUPLEX APC_PIPE_ACCESS_DUPLEX
+#define FILE_FLAG_FIRST_PIPE_INSTANCE APC_FILE_FLAG_FIRST_PIPE_INSTANCE
+#define PIPE_TYPE_BYTE APC_PIPE_TYPE_BYTE
+#define PIPE_TYPE_MESSAGE APC_PIPE_TYPE_MESSAGE
+#define PIPE_READMODE_BYTE APC_PIPE_READMODE_BYTE
+#define PIPE_READMODE_MESSAGE APC_PIPE_READMODE_MESSAGE
+#define PIPE_WAIT APC_PIPE_WAIT
+#define PIPE_NOWAIT APC_PIPE_NOWAIT
+#define PIPE_ACCEPT_REMOTE_CLIENTS 0x00000000u
+#define PIPE_REJECT_REMOTE_CLIENTS 0x00000008u
+#define PIPE_UNLIMITED_INSTANCES APC_PIPE_UNLIMITED_INSTANCES
+#define NMPWAIT_USE_DEFAULT_WAIT APC_NMPWAIT_USE_DEFAULT_WAIT
+#define NMPWAIT_NOWAIT 0x00000001u
+#define NMPWAIT_WAIT_FOREVER APC_NMPWAIT_WAIT_FOREVER
+/* Accepted and ignored by CreateNamedPipe (see there). */
+#define FILE_FLAG_WRITE_THROUGH 0x80000000u
+#define WRITE_DAC 0x00040000u
+#define ACCESS_SYSTEM_SECURITY 0x01000000u
+
+/*
+ * CreateNamedPipe (N3).  Ignored: the security attributes (the socket is
+ * private to its user), FILE_FLAG_WRITE_THROUGH, WRITE_DAC and
+ * ACCESS_SYSTEM_SECURITY in dwOpenMode (WRITE_OWNER has the bit of
+ * FILE_FLAG_FIRST_PIPE_INSTANCE, which is what it means here), and
+ * PIPE_ACCEPT/REJECT_REMOTE_CLIENTS (no client is ever remote).  Any
+ * other unknown bit is ERROR_INVALID_PARAMETER.
+ */
+static inline HANDLE apc__win_named_pipe(const char *name, DWORD open_mode,
+					 DWORD pipe_mode, DWORD max_instances,
+					 DWORD out_size, DWORD in_size,
+					 DWORD default_ms)
+{
+	HANDLE h = NULL;
+	uint32_t st = apc_npipe_create(
+		name,
+		open_mode & ~(FILE_FLAG_WRITE_THROUGH | WRITE_DAC |
+			      ACCESS_SYSTEM_SECURITY),
+		pipe_mode & ~PIPE_REJECT_REMOTE_CLIENTS, max_instances,
+		out_size, in_size, default_ms, &h);
+
+	if (st != APC_ERROR_SUCCESS) {
+		apc_set_last_error(st);
+		return INVALID_HANDLE_VALUE;
+	}
+	return h;
+}
+
+static inline HANDLE
+CreateNamedPipeA(LPCSTR lpName, DWORD dwOpenMode, DWORD dwPipeMode,
+		 DWORD nMaxInstances, DWORD nOutBufferSize, DWORD nInBufferSize,
+		 DWORD nDefaultTimeOut,
+		 LPSECURITY_ATTRIBUTES lpSecurityAttributes)
+{
+	(void)lpSecurityAttributes;
+	return apc__win_named_pipe(lpName, dwOpenMode, dwPipeMode,
+				   nMaxInstances, nOutBufferSize, nInBufferSize,
+				   nDefaultTimeOut);
+}
+
+static inline HANDLE
+CreateNamedPipeW(LPCWSTR lpName, DWORD dwOpenMode, DWORD dwPipeMode,
+		 DWORD nMaxInstances, DWORD nOutBufferSize, DWORD nInBufferSize,
+		 DWORD nDefaultTimeOut,
+		 LPSECURITY_ATTRIBUTES lpSecurityAttributes)
+{
+	uint32_t st = APC_ERROR_INVALID_PARAMETER;
+	char *name = lpName ? apc__win_utf8(lpName, &st) : NULL;
+	HANDLE h;
+
+	(void)lpSecurityAttributes;
+	if (!name) {
+		apc_set_last_error(st);
+		return INVALID_HANDLE_VALUE;
+	}
+	h = apc__win_named_pipe(name, dwOpenMode, dwPipeMode, nMaxInstances,
+				nOutBufferSize, nInBufferSize, nDefaultTimeOut);
+	free(name);
+	return h;
+}
+
+/*
+ * ConnectNamedPipe (N4): FALSE with ERROR_IO_PENDING (started),
+ * ERROR_PIPE_CONNECTED (a client came first: connected) or ERROR_NO_DATA
+ * (the last client left; DisconnectNamedPipe first).
+ */
+static inline BOOL ConnectNamedPipe(HANDLE hNamedPipe,
+				    LPOVERLAPPED lpOverlapped)
+{
+	return apc__win_bool(apc_npipe_connect(hNamedPipe, lpOverlapped));
+}
+
+static inline BOOL DisconnectNamedPipe(HANDLE hNamedPipe)
+{
+	return apc__win_bool(apc_npipe_disconnect(hNamedPipe));
+}
+
+/* WaitNamedPipe (N5): FALSE with ERROR_SEM_TIMEOUT or ERROR_FILE_NOT_FOUND. */
+static inline BOOL WaitNamedPipeA(LPCSTR lpNamedPipeName, DWORD nTimeOut)
+{
+	return apc__win_bool(apc_npipe_wait(lpNamedPipeName, nTimeOut));
+}
+
+static inline BOOL WaitNamedPipeW(LPCWSTR lpNamedPipeName, DWORD nTimeOut)
+{
+	uint32_t st = APC_ERROR_INVALID_PARAMETER;
+	char *name =
+		lpNamedPipeName ? apc__win_utf8(lpNamedPipeName, &st) : NULL;
+
+	if (!name)
+		return apc__win_bool(st);
+	st = apc_npipe_wait(name, nTimeOut);
+	free(name);
+	return apc__win_bool(st);
+}
+
+/*
+ * PeekNamedPipe: the counts only (bytes waiting, bytes left in the head
+ * message; 0 for a byte pipe).  Copying data out (lpBuffer with a
+ * non-zero nBufferSize) would need a portable call that <apc/npipe.h>
+ * does not have, and fails with ERROR_NOT_SUPPORTED; *lpBytesRead is 0.
+ * As on Windows, the out-parameters are written only on success.
+ */
+static inline BOOL PeekNamedPipe(HANDLE hNamedPipe, LPVOID lpBuffer,
+				 DWORD nBufferSize, LPDWORD lpBytesRead,
+				 LPDWORD lpTotalBytesAvail,
+				 LPDWORD lpBytesLeftThisMessage)
+{
+	uint32_t avail = 0, left = 0;
+	uint32_t st;
+
+	if (lpBuffer && nBufferSize)
+		return apc__win_bool(APC_ERROR_NOT_SUPPORTED);
+	st = apc_npipe_peek(hNamedPipe, &avail, &left);
+	if (st != APC_ERROR_SUCCESS)
+		return apc__win_bool(st);
+	if (lpBytesRead)
+		*lpBytesRead = 0;
+	if (lpTotalBytesAvail)
+		*lpTotalBytesAvail = avail;
+	if (lpBytesLeftThisMessage)
+		*lpBytesLeftThisMessage = left;
+	return TRUE;
+}
+
+/*
+ * SetNamedPipeHandleState: the read mode only.  lpMode NULL changes
+ * nothing; PIPE_NOWAIT in *lpMode is ERROR_NOT_SUPPORTED (a handle's wait
+ * mode is set when the instance is created); the collection count and
+ * time-out are for remote pipes and must be NULL, as Windows requires of
+ * local ones (else ERROR_INVALID_PARAMETER).
+ */
+static inline BOOL SetNamedPipeHandleState(HANDLE hNamedPipe, LPDWORD lpMode,
+					   LPDWORD lpMaxCollectionCount,
+					   LPDWORD lpCollectDataTimeout)
+{
+	if (lpMaxCollectionCount || lpCollectDataTimeout)
+		return apc__win_bool(APC_ERROR_INVALID_PARAMETER);
+	if (!lpMode)
+		return TRUE;
+	if (*lpMode & PIPE_NOWAIT)
+		return apc__win_bool(APC_ERROR_NOT_SUPPORTED);
+	return apc__win_bool(apc_npipe_set_mode(hNamedPipe, *lpMode));
+}
+
+#ifdef UNICODE
+#define CreateNamedPipe CreateNamedPipeW
+#define WaitNamedPipe WaitNamedPipeW
+#else
+#define CreateNamedPipe CreateNamedPipeA
+#define WaitNamedPipe WaitNamedPipeA
 #endif
 
 /* ---- completion ports -------------------------------------------------- */
