@@ -149,4 +149,8 @@ uint32_t apc__io_pending(struct apc__file *f, apc_overlapped *ov, uint8_t op,
 bool apc__npipe_cancel(struct apc__io *req);
 void apc__npipe_last_handle(struct apc__file *f);
 
+/* npipe.c: why a server instance without a client takes no read or write:
+ * ERROR_PIPE_LISTENING, or ERROR_PIPE_NOT_CONNECTED after a disconnect. */
+uint32_t apc__npipe_no_client(struct apc__file *f);
+
 #endif /* APC_POSIX_IO_INTERNAL_H */

@@ -873,6 +873,11 @@ static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
 		st = APC_ERROR_NOACCESS;
 		goto fail;
 	}
+	if (f->kind == APC__IO_NPIPE && f->fd < 0) {
+		/* A server instance without a client (N4). */
+		st = apc__npipe_no_client(f);
+		goto fail;
+	}
 	if (!ov) {
 		if (mode == APC__IO_ROUTINE) {
 			st = APC_ERROR_INVALID_PARAMETER; /* E19 */

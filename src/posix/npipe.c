@@ -29,13 +29,16 @@
 
 #define HANDSHAKE_MS 5000
 
-enum { NP_LISTENING, NP_CONNECTED, NP_BROKEN };
+/* LISTENING: a client may come (after create, or ConnectNamedPipe after
+ * a disconnect); DISCONNECTED: not until ConnectNamedPipe is called. */
+enum { NP_LISTENING, NP_CONNECTED, NP_BROKEN, NP_DISCONNECTED };
 
 struct npname {
 	struct npname *next;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int lfd;
 	bool message;
+	uint32_t access; /* every instance's direction (N3) */
 	uint32_t max, count;
 	struct apc__npipe *instances;
 };
@@ -219,8 +222,11 @@ struct apc__npipe {
 	struct npname *name;	 /* NULL for a client's handle */
 	struct apc__file *f;	 /* not a reference: f owns this */
 	int state;
+	uint64_t since; /* when it began listening: clients go oldest first */
 	struct apc__io *connect_req; /* a pending ConnectNamedPipe */
 };
+
+static uint64_t listen_seq; /* under reg_lock */
 
 static apc__lock acc_lock = APC__LOCK_INIT;
 static atomic_bool acc_ok;
@@ -233,21 +239,16 @@ struct newcomer {
 	uint64_t since;
 };
 
-/* Under reg_lock: a free instance of nm, one with a connect pending
- * first. */
+/* Under reg_lock: the free instance of nm that has listened longest. */
 static struct apc__npipe *free_instance(struct npname *nm)
 {
-	struct apc__npipe *np, *any = NULL;
+	struct apc__npipe *np, *best = NULL;
 
-	for (np = nm->instances; np; np = np->next) {
-		if (np->state != NP_LISTENING)
-			continue;
-		if (np->connect_req)
-			return np;
-		if (!any)
-			any = np;
-	}
-	return any;
+	for (np = nm->instances; np; np = np->next)
+		if (np->state == NP_LISTENING &&
+		    (!best || np->since < best->since))
+			best = np;
+	return best;
 }
 
 /* A newcomer said what it wants: answer, and attach it or let it go. */
@@ -447,10 +448,13 @@ uint32_t apc_npipe_create(const char *name, uint32_t open_mode,
 	if (!out)
 		return APC_ERROR_INVALID_PARAMETER;
 	*out = NULL;
-	if (!access || max_instances < 1 ||
-	    max_instances > APC_PIPE_UNLIMITED_INSTANCES ||
-	    ((pipe_mode & APC_PIPE_READMODE_MESSAGE) && !message) ||
-	    (pipe_mode & APC_PIPE_NOWAIT))
+	if (!access ||
+	    (open_mode & ~(APC_PIPE_ACCESS_DUPLEX | APC_FILE_FLAG_OVERLAPPED |
+			   APC_FILE_FLAG_FIRST_PIPE_INSTANCE)) ||
+	    (pipe_mode &
+	     ~(APC_PIPE_TYPE_MESSAGE | APC_PIPE_READMODE_MESSAGE)) ||
+	    max_instances < 1 || max_instances > APC_PIPE_UNLIMITED_INSTANCES ||
+	    ((pipe_mode & APC_PIPE_READMODE_MESSAGE) && !message))
 		return APC_ERROR_INVALID_PARAMETER;
 	st = pipe_path(name, &sa);
 	if (!st)
@@ -466,7 +470,7 @@ uint32_t apc_npipe_create(const char *name, uint32_t open_mode,
 		;
 	if (nm && nm->count) {
 		if ((open_mode & APC_FILE_FLAG_FIRST_PIPE_INSTANCE) ||
-		    nm->message != message)
+		    nm->message != message || nm->access != access)
 			st = APC_ERROR_ACCESS_DENIED;
 		else if (nm->count >= nm->max)
 			st = APC_ERROR_PIPE_BUSY;
@@ -491,6 +495,7 @@ uint32_t apc_npipe_create(const char *name, uint32_t open_mode,
 						.data.u64 = (uintptr_t)nm};
 
 			nm->message = message;
+			nm->access = access;
 			nm->max = max_instances;
 			if (epoll_ctl(acc_epfd, EPOLL_CTL_ADD, nm->lfd, &e) <
 			    0) {
@@ -514,6 +519,7 @@ uint32_t apc_npipe_create(const char *name, uint32_t open_mode,
 	np->name = nm;
 	np->f = f;
 	np->state = NP_LISTENING;
+	np->since = ++listen_seq;
 	np->next = nm->instances;
 	nm->instances = np;
 	nm->count++;
@@ -595,7 +601,7 @@ uint32_t apc_npipe_connect(apc_handle server, apc_overlapped *ov)
 		return APC_ERROR_INVALID_HANDLE;
 	if (!f->np->name) {
 		apc__object_unref(&f->hdr);
-		return APC_ERROR_INVALID_PARAMETER; /* a client's handle */
+		return APC_ERROR_INVALID_FUNCTION; /* a client's handle */
 	}
 	if (!ov) {
 		/* Blocking: the same, waited for on an event of our own. */
@@ -620,8 +626,13 @@ uint32_t apc_npipe_connect(apc_handle server, apc_overlapped *ov)
 		st = APC_ERROR_NO_DATA;
 	else if (f->np->connect_req)
 		st = APC_ERROR_INVALID_PARAMETER;
-	else if (!(st = apc__io_pending(f, ov, APC__IO_CONNECT, &req)))
+	else if (!(st = apc__io_pending(f, ov, APC__IO_CONNECT, &req))) {
 		f->np->connect_req = req;
+		if (f->np->state == NP_DISCONNECTED) {
+			f->np->state = NP_LISTENING;
+			f->np->since = ++listen_seq;
+		}
+	}
 	apc__lock_give(&reg_lock);
 	if (st || ov != &own) {
 		if (!st)
@@ -662,7 +673,7 @@ uint32_t apc_npipe_disconnect(apc_handle server)
 		return APC_ERROR_INVALID_HANDLE;
 	if (!f->np->name) {
 		apc__object_unref(&f->hdr);
-		return APC_ERROR_INVALID_PARAMETER;
+		return APC_ERROR_INVALID_FUNCTION;
 	}
 	apc_cancel_io_ex(server, NULL);
 	apc__lock_take(&reg_lock);
@@ -672,8 +683,7 @@ uint32_t apc_npipe_disconnect(apc_handle server)
 	free(f->stash);
 	f->stash = NULL;
 	apc__lock_give(&f->io_lock);
-	if (f->np->state != NP_LISTENING)
-		f->np->state = NP_LISTENING;
+	f->np->state = NP_DISCONNECTED;
 	apc__lock_give(&reg_lock);
 	if (fd >= 0) {
 		shutdown(fd, SHUT_RDWR);
@@ -763,5 +773,17 @@ uint32_t apc_npipe_set_mode(apc_handle h, uint32_t read_mode)
 	else
 		f->msg_read = read_mode != 0;
 	apc__object_unref(&f->hdr);
+	return st;
+}
+
+uint32_t apc__npipe_no_client(struct apc__file *f)
+{
+	uint32_t st;
+
+	apc__lock_take(&reg_lock);
+	st = f->np && f->np->state == NP_LISTENING
+		     ? APC_ERROR_PIPE_LISTENING
+		     : APC_ERROR_PIPE_NOT_CONNECTED;
+	apc__lock_give(&reg_lock);
 	return st;
 }
