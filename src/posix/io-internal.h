@@ -60,6 +60,7 @@ struct apc__file {
 	 * io_lock). */
 	struct apc__npipe *np;
 	bool msg_type, msg_read;
+	bool broken_on_cancel; /* closing: cancelled means a broken pipe */
 	char *stash;
 	uint32_t stash_len, stash_off;
 };

@@ -580,6 +580,9 @@ void apc__io_done(struct apc__io *req, int32_t res, bool on_owner)
 			else if (f->kind != APC__IO_SOCKET)
 				status = APC_STATUS_PIPE_BROKEN;
 		}
+	} else if (res == -ECANCELED &&
+		   __atomic_load_n(&f->broken_on_cancel, __ATOMIC_RELAXED)) {
+		status = APC_STATUS_PIPE_BROKEN; /* a named pipe closed (E46) */
 	} else {
 		err = apc__errno_to_error(-res);
 		status = apc__error_to_ntstatus(err);

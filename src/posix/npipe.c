@@ -173,12 +173,12 @@ fail:
  * client does not know which), send intent, and read the one-byte answer.
  * Returns 0 with *fd and *answer, or the error.
  */
-static uint32_t dial(const char *name, char intent, int *fd, char *answer,
-		     bool *message)
+static uint32_t dial(const char *name, char intent, uint8_t access, int *fd,
+		     char *answer, bool *message)
 {
 	static const int types[2] = {SOCK_SEQPACKET, SOCK_STREAM};
 	struct sockaddr_un sa;
-	uint32_t st = pipe_path(name, &sa);
+	uint32_t st = name ? pipe_path(name, &sa) : APC_ERROR_INVALID_PARAMETER;
 
 	if (st)
 		return st;
@@ -200,7 +200,9 @@ static uint32_t dial(const char *name, char intent, int *fd, char *answer,
 		}
 		pfd.fd = s;
 		pfd.events = POLLIN;
-		if (send(s, &intent, 1, MSG_NOSIGNAL) != 1 ||
+		char hello[2] = {intent, (char)access};
+
+		if (send(s, hello, 2, MSG_NOSIGNAL) != 2 ||
 		    poll(&pfd, 1, HANDSHAKE_MS) != 1 ||
 		    recv(s, answer, 1, 0) != 1) {
 			/* The server went away during the handshake. */
@@ -252,7 +254,11 @@ static struct apc__npipe *free_instance(struct npname *nm)
 }
 
 /* A newcomer said what it wants: answer, and attach it or let it go. */
-static void settle(struct newcomer *nc, char intent)
+/*
+ * A newcomer said what it wants (and, connecting, which access it asks:
+ * bit 0 read, bit 1 write): answer, and attach it or let it go.
+ */
+static void settle(struct newcomer *nc, char intent, uint8_t access)
 {
 	struct apc__io *done = NULL;
 	struct apc__npipe *np;
@@ -260,7 +266,13 @@ static void settle(struct newcomer *nc, char intent)
 
 	apc__lock_take(&reg_lock);
 	np = nc->name ? free_instance(nc->name) : NULL;
-	if (np && intent == 'Q') {
+	/* The client's access must fit the pipe's direction (N5): an
+	 * inbound pipe takes no reading client, an outbound none writing. */
+	if (np && intent == 'C' &&
+	    (((access & 1) && !(nc->name->access & APC_PIPE_ACCESS_OUTBOUND)) ||
+	     ((access & 2) && !(nc->name->access & APC_PIPE_ACCESS_INBOUND))))
+		answer = 'D';
+	else if (np && intent == 'Q') {
 		answer = 'F';
 	} else if (np && intent == 'C') {
 		answer = 'O';
@@ -298,14 +310,14 @@ static void retire_all(void)
 
 static void newcomer_step(struct newcomer *nc)
 {
-	char intent;
-	ssize_t r = recv(nc->fd, &intent, 1, MSG_DONTWAIT);
+	char hello[2] = {0, 3};
+	ssize_t r = recv(nc->fd, hello, 2, MSG_DONTWAIT);
 
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	epoll_ctl(acc_epfd, EPOLL_CTL_DEL, nc->fd, NULL);
-	if (r == 1)
-		settle(nc, intent);
+	if (r >= 1)
+		settle(nc, hello[0], (uint8_t)hello[1]);
 	else
 		close(nc->fd);
 	free(nc);
@@ -448,7 +460,7 @@ uint32_t apc_npipe_create(const char *name, uint32_t open_mode,
 	if (!out)
 		return APC_ERROR_INVALID_PARAMETER;
 	*out = NULL;
-	if (!access ||
+	if (!name || !access ||
 	    (open_mode & ~(APC_PIPE_ACCESS_DUPLEX | APC_FILE_FLAG_OVERLAPPED |
 			   APC_FILE_FLAG_FIRST_PIPE_INSTANCE)) ||
 	    (pipe_mode &
@@ -543,13 +555,19 @@ uint32_t apc_npipe_open(const char *name, uint32_t access, uint32_t flags,
 	if (!out)
 		return APC_ERROR_INVALID_PARAMETER;
 	*out = NULL;
+	if (access & ~(APC_GENERIC_READ | APC_GENERIC_WRITE))
+		return APC_ERROR_INVALID_PARAMETER;
 	np = calloc(1, sizeof(*np));
 	if (!np)
 		return APC_ERROR_NOT_ENOUGH_MEMORY;
-	st = dial(name, 'C', &fd, &answer, &message);
+	st = dial(name, 'C',
+		  (uint8_t)((access & APC_GENERIC_READ ? 1 : 0) |
+			    (access & APC_GENERIC_WRITE ? 2 : 0)),
+		  &fd, &answer, &message);
 	if (!st && answer != 'O') {
 		close(fd);
-		st = APC_ERROR_PIPE_BUSY;
+		st = answer == 'D' ? APC_ERROR_ACCESS_DENIED
+				   : APC_ERROR_PIPE_BUSY;
 	}
 	if (!st) {
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -577,7 +595,7 @@ uint32_t apc_npipe_wait(const char *name, uint32_t ms)
 		bool message;
 		char answer;
 		int fd;
-		uint32_t st = dial(name, 'Q', &fd, &answer, &message);
+		uint32_t st = dial(name, 'Q', 0, &fd, &answer, &message);
 
 		if (st)
 			return st;
@@ -699,6 +717,8 @@ void apc__npipe_last_handle(struct apc__file *f)
 	struct npname *nm = np->name;
 	uint64_t one = 1;
 
+	/* Its operations still pending end as a broken pipe (E46). */
+	__atomic_store_n(&f->broken_on_cancel, true, __ATOMIC_RELAXED);
 	if (!nm)
 		return; /* a client: io.c closes the socket */
 	apc__lock_take(&reg_lock);
@@ -732,19 +752,25 @@ uint32_t apc_npipe_peek(apc_handle h, uint32_t *available,
 			uint32_t *message_left)
 {
 	struct apc__file *f = npipe_get(h);
-	uint32_t avail = 0, left = 0;
+	uint32_t avail = 0, left = 0, st = 0;
 	int n = 0;
 
 	if (!f)
 		return APC_ERROR_INVALID_HANDLE;
 	apc__lock_take(&f->io_lock);
-	if (f->stash) {
+	if (f->fd < 0) {
+		st = APC_ERROR_BAD_PIPE; /* an instance without a client */
+	} else if (f->stash) {
 		avail = left = f->stash_len - f->stash_off;
-	} else if (f->fd >= 0) {
-		if (f->msg_type) {
-			ssize_t s = recv(f->fd, NULL, 0,
-					 MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+	} else {
+		char c;
+		ssize_t s = recv(f->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 
+		if (s == 0)
+			st = APC_ERROR_BROKEN_PIPE; /* the other end is gone */
+		else if (f->msg_type) {
+			s = recv(f->fd, NULL, 0,
+				 MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
 			if (s > 0)
 				avail = left = (uint32_t)s;
 		} else if (ioctl(f->fd, FIONREAD, &n) == 0 && n > 0) {
@@ -755,9 +781,9 @@ uint32_t apc_npipe_peek(apc_handle h, uint32_t *available,
 	if (available)
 		*available = avail;
 	if (message_left)
-		*message_left = f->msg_read ? left : 0;
+		*message_left = f->msg_type ? left : 0;
 	apc__object_unref(&f->hdr);
-	return 0;
+	return st;
 }
 
 uint32_t apc_npipe_set_mode(apc_handle h, uint32_t read_mode)
