@@ -55,14 +55,12 @@ struct apc__file {
 	uint32_t ep_events;
 	bool ep_added;
 
-	/* Named pipes (npipe.c): the instance or client state, and in
-	 * message read mode what is left of a message read in part (under
-	 * io_lock). */
+	/* Named pipes (npipe.c): the instance or client state, including
+	 * the framing of the stream (messages, the disconnect notice). */
 	struct apc__npipe *np;
 	bool msg_type, msg_read;
 	bool broken_on_cancel; /* closing: cancelled means a broken pipe */
-	char *stash;
-	uint32_t stash_len, stash_off;
+	bool ending; /* closing or disconnecting: every operation ends */
 };
 
 struct apc__io {
@@ -81,7 +79,10 @@ struct apc__io {
 	bool cancelled; /* under io_lock: a cancel was asked */
 	bool at_pos;	/* a synchronous file operation at the file position */
 	bool more;	/* a message read in part: STATUS_BUFFER_OVERFLOW */
-	bool via_fallback; /* a message-mode read on the io_uring engine */
+	bool msg0;	/* a named pipe read of 0 bytes that is a success (an
+			 * empty message, a zero-byte read that saw data) */
+	bool via_fallback; /* a named-pipe operation on the io_uring engine */
+	uint32_t sent;	   /* a named-pipe write: frame bytes sent */
 	bool linked;	   /* in the lists of operations in flight; holds a
 			    * reference on thread */
 	uint64_t off;
@@ -146,9 +147,20 @@ uint32_t apc__io_pending(struct apc__file *f, apc_overlapped *ov, uint8_t op,
 			 struct apc__io **out);
 
 /* npipe.c for io.c: end a pending connect (true: io.c completes it as
- * cancelled); the last handle of a named pipe is closing. */
+ * cancelled); the last handle of a named pipe is closing; its object
+ * goes. */
 bool apc__npipe_cancel(struct apc__io *req);
 void apc__npipe_last_handle(struct apc__file *f);
+void apc__npipe_free(struct apc__file *f);
+
+/* npipe.c: apc__io_try for a named pipe (the framed stream: see npipe.c).
+ * A read ends whole or not at all; a write is one frame, moved in parts
+ * (req->sent) until it is all sent: the result is its byte count, or
+ * -EAGAIN until then. */
+int32_t apc__npipe_try(struct apc__io *req);
+
+/* The largest named-pipe write: one frame (2 GiB - 1). */
+#define APC__NPIPE_FRAME_MAX 0x7FFFFFFFu
 
 /* npipe.c: why a server instance without a client takes no read or write:
  * ERROR_PIPE_LISTENING, or ERROR_PIPE_NOT_CONNECTED after a disconnect. */

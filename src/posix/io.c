@@ -116,6 +116,8 @@ uint32_t apc__errno_to_error(int e)
 		return APC_ERROR_NO_DATA;
 	case ECONNRESET:
 		return APC_ERROR_BROKEN_PIPE;
+	case ENOTCONN: /* a named pipe's server disconnected (npipe.c) */
+		return APC_ERROR_PIPE_NOT_CONNECTED;
 	case ENOSPC:
 	case EDQUOT:
 		return APC_ERROR_DISK_FULL;
@@ -145,7 +147,8 @@ static void file_destroy(struct apc__object *obj)
 		close(f->fd);
 	if (f->port)
 		apc__object_unref(f->port);
-	free(f->stash);
+	if (f->np)
+		apc__npipe_free(f);
 	free(f);
 }
 
@@ -554,6 +557,21 @@ static void file_signal(struct apc__file *f, bool on)
 	apc__object_unlock(&f->hdr, all);
 }
 
+/*
+ * A read that moved nothing: the end of a file (E26) or of a pipe whose
+ * writers are gone (E27, N2), unless it asked for nothing; a named pipe
+ * says itself when 0 bytes are a success (an empty message, a zero-byte
+ * read that waited for data); a socket's end of stream is a success.
+ */
+static bool read_at_end(const struct apc__io *req, int32_t n)
+{
+	if (req->op != APC__IO_READ || n != 0)
+		return false;
+	if (req->file->kind == APC__IO_NPIPE)
+		return !req->msg0;
+	return req->len && req->file->kind != APC__IO_SOCKET;
+}
+
 void apc__io_done(struct apc__io *req, int32_t res, bool on_owner)
 {
 	struct apc__file *f = req->file;
@@ -571,15 +589,10 @@ void apc__io_done(struct apc__io *req, int32_t res, bool on_owner)
 		res = (int32_t)req->done;
 	if (res >= 0) {
 		bytes = (uint32_t)res;
-		/* A read of nothing: the end of a file (E26), a pipe whose
-		 * writers are gone (E27, N2); a socket's end of stream is a
-		 * success with 0 bytes. */
-		if (req->op == APC__IO_READ && res == 0 && req->len) {
-			if (f->kind == APC__IO_FILE)
-				status = APC_STATUS_END_OF_FILE;
-			else if (f->kind != APC__IO_SOCKET)
-				status = APC_STATUS_PIPE_BROKEN;
-		}
+		if (read_at_end(req, res))
+			status = f->kind == APC__IO_FILE
+					 ? APC_STATUS_END_OF_FILE
+					 : APC_STATUS_PIPE_BROKEN;
 	} else if (res == -ECANCELED &&
 		   __atomic_load_n(&f->broken_on_cancel, __ATOMIC_RELAXED)) {
 		status = APC_STATUS_PIPE_BROKEN; /* a named pipe closed (E46) */
@@ -656,57 +669,6 @@ void apc__io_done(struct apc__io *req, int32_t res, bool on_owner)
 	req_free(req);
 }
 
-/*
- * A named pipe read in message mode (N6): never truncate a message.  What
- * is left of one read in part waits in the handle's stash; a message
- * longer than the buffer is read whole into the stash.  Sets req->more
- * when part of the message is still to come (ERROR_MORE_DATA).  Under no
- * lock: one reader at a time per handle is assumed (the engines serve a
- * handle's reads in order).
- */
-static int32_t msg_read(struct apc__io *req, char *buf, size_t len)
-{
-	struct apc__file *f = req->file;
-	ssize_t size;
-	char *whole;
-
-	if (f->stash) {
-		uint32_t left = f->stash_len - f->stash_off;
-		uint32_t n = left < len ? left : (uint32_t)len;
-
-		memcpy(buf, f->stash + f->stash_off, n);
-		f->stash_off += n;
-		req->more = n < left;
-		if (!req->more) {
-			free(f->stash);
-			f->stash = NULL;
-		}
-		return (int32_t)n;
-	}
-	size = recv(f->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
-	if (size < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	if ((size_t)size <= len) {
-		ssize_t n = recv(f->fd, buf, len, MSG_DONTWAIT);
-
-		return n < 0 ? -errno : (int32_t)n;
-	}
-	whole = malloc((size_t)size);
-	if (!whole)
-		return -ENOMEM;
-	size = recv(f->fd, whole, (size_t)size, MSG_DONTWAIT);
-	if (size < 0) {
-		free(whole);
-		return -errno;
-	}
-	memcpy(buf, whole, len);
-	f->stash = whole;
-	f->stash_len = (uint32_t)size;
-	f->stash_off = (uint32_t)len;
-	req->more = true;
-	return (int32_t)len;
-}
-
 int32_t apc__io_try(struct apc__io *req)
 {
 	int fd = req->file->fd;
@@ -714,9 +676,8 @@ int32_t apc__io_try(struct apc__io *req)
 	size_t len = req->len - req->done;
 	ssize_t n;
 
-	if (req->file->kind == APC__IO_NPIPE && req->op == APC__IO_READ &&
-	    req->file->msg_read)
-		return msg_read(req, buf, len);
+	if (req->file->kind == APC__IO_NPIPE)
+		return apc__npipe_try(req);
 	do {
 		if (req->file->kind == APC__IO_FILE) {
 			struct iovec iov = {buf, len};
@@ -738,8 +699,7 @@ int32_t apc__io_try(struct apc__io *req)
 			else
 				n = off < 0 ? write(fd, buf, len)
 					    : pwrite(fd, buf, len, off);
-		} else if (req->file->kind == APC__IO_SOCKET ||
-			   req->file->kind == APC__IO_NPIPE) {
+		} else if (req->file->kind == APC__IO_SOCKET) {
 			n = req->op == APC__IO_READ
 				    ? recv(fd, buf, len, MSG_DONTWAIT)
 				    : send(fd, buf, len,
@@ -827,10 +787,7 @@ static uint32_t sync_io(struct apc__io *req, uint32_t *bytes)
 	n += (int32_t)req->done;
 	if (bytes)
 		*bytes = (uint32_t)n;
-	if (n == 0 && req->op == APC__IO_READ && req->len &&
-	    (req->file->kind == APC__IO_PIPE ||
-	     req->file->kind == APC__IO_OTHER ||
-	     req->file->kind == APC__IO_NPIPE))
+	if (read_at_end(req, n) && req->file->kind != APC__IO_FILE)
 		return APC_ERROR_BROKEN_PIPE;
 	return req->more ? APC_ERROR_MORE_DATA : 0;
 }
@@ -879,6 +836,10 @@ static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
 	if (f->kind == APC__IO_NPIPE && f->fd < 0) {
 		/* A server instance without a client (N4). */
 		st = apc__npipe_no_client(f);
+		goto fail;
+	}
+	if (f->kind == APC__IO_NPIPE && len > APC__NPIPE_FRAME_MAX) {
+		st = APC_ERROR_INVALID_PARAMETER; /* README: limits */
 		goto fail;
 	}
 	if (!ov) {
@@ -988,8 +949,7 @@ static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
 	if (n != -EAGAIN) {
 		if (n < 0)
 			st = apc__errno_to_error(-n);
-		else if (n == 0 && op == APC__IO_READ && len &&
-			 f->kind != APC__IO_SOCKET)
+		else if (read_at_end(req, n))
 			st = f->kind == APC__IO_FILE ? APC_ERROR_HANDLE_EOF
 						     : APC_ERROR_BROKEN_PIPE;
 		if (st)
@@ -1027,10 +987,10 @@ static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
 		f->reqs->prev = req;
 	f->reqs = req;
 	apc__lock_give(&f->io_lock);
-	/* An io_uring read would truncate a message: message-mode reads
-	 * wait in the fallback engine's epoll, on either engine. */
-	req->via_fallback =
-		f->kind == APC__IO_NPIPE && f->msg_read && op == APC__IO_READ;
+	/* A named pipe is a framed stream (npipe.c) that an io_uring read
+	 * or write would not respect: its operations wait in the fallback
+	 * engine's epoll, on either engine. */
+	req->via_fallback = f->kind == APC__IO_NPIPE;
 	st = req->via_fallback ? apc__io_fallback.submit(req)
 			       : eng->submit(req);
 	if (st)
@@ -1189,6 +1149,12 @@ static void cancel_matching(struct apc__file *f, struct apc__thread *t,
 			continue;
 		(*found)++;
 		if (req->cancelled)
+			continue;
+		/* A named-pipe write that sent part of its frame finishes
+		 * (E43): a message cut short would garble the stream; unless
+		 * the stream ends anyway. */
+		if (req->op == APC__IO_WRITE && req->sent &&
+		    !__atomic_load_n(&f->ending, __ATOMIC_RELAXED))
 			continue;
 		/* Read unlocked by the engines (io-uring.c). */
 		__atomic_store_n(&req->cancelled, true, __ATOMIC_RELAXED);

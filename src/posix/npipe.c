@@ -1,14 +1,13 @@
 /*
  * Named pipes on POSIX: see notes/npipe-posix-design.md for the plan this
- * follows.  A name "\\.\pipe\NAME" maps to a Unix-domain socket in a
- * directory only the user can enter; byte mode is SOCK_STREAM, message
- * mode SOCK_SEQPACKET.  The first instance of a name in this process
- * binds and listens; an acceptor thread takes each connection, reads the
- * client's intent byte ('C' connect, 'Q' query for WaitNamedPipe) and
- * answers 'O' (attached to a free instance), 'F' (one is free) or 'B'
- * (busy).  An attached connection becomes the instance's descriptor;
- * from then on the instance is an ordinary I/O handle of kind
- * APC__IO_NPIPE.
+ * follows.  A name "\\.\pipe\NAME" maps to a Unix-domain stream socket
+ * in a directory only the user can enter.  The first instance of a name
+ * in this process binds and listens; an acceptor thread takes each
+ * connection, reads the client's intent ('C' connect, 'Q' query for
+ * WaitNamedPipe) and answers (struct answer).  An attached connection
+ * becomes the instance's descriptor; from then on the instance is an
+ * ordinary I/O handle of kind APC__IO_NPIPE whose bytes move in frames
+ * (the framed stream, below).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -33,6 +32,29 @@
  * a disconnect); DISCONNECTED: not until ConnectNamedPipe is called. */
 enum { NP_LISTENING, NP_CONNECTED, NP_BROKEN, NP_DISCONNECTED };
 
+/* One handle's side of a pipe: a server instance or a client. */
+struct apc__npipe {
+	/* Under reg_lock. */
+	struct apc__npipe *next; /* the name's instances */
+	struct npname *name;	 /* NULL for a client's handle */
+	struct apc__file *f;	 /* not a reference: f owns this */
+	int state;
+	uint64_t since; /* when it began listening: clients go oldest first */
+	struct apc__io *connect_req; /* a pending ConnectNamedPipe */
+
+	/* The framed stream, under sl (taken inside f->io_lock when both
+	 * are held, never the other way). */
+	apc__lock sl;
+	bool in_frame;	    /* a frame's header is taken, body_left to come */
+	bool cut;	    /* the server disconnected: its notice came */
+	uint32_t body_left; /* of the current frame, the stash's included */
+	char *stash;	    /* the current frame's bytes off the socket */
+	uint32_t stash_len, stash_cap;
+	struct apc__io *tx; /* the write whose frame is partly sent */
+};
+
+static void stream_reset(struct apc__npipe *np);
+
 struct npname {
 	struct npname *next;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -40,6 +62,7 @@ struct npname {
 	bool message;
 	uint32_t access; /* every instance's direction (N3) */
 	uint32_t max, count;
+	uint32_t default_ms; /* WaitNamedPipe's NMPWAIT_USE_DEFAULT_WAIT */
 	struct apc__npipe *instances;
 };
 
@@ -126,12 +149,11 @@ static uint32_t pipe_path(const char *name, struct sockaddr_un *sa)
  * another process serves this name: refused (all instances of a name
  * live in one process, README).
  */
-static uint32_t listen_on(const struct sockaddr_un *sa, bool message, int *out)
+static uint32_t listen_on(const struct sockaddr_un *sa, int *out)
 {
-	int type = (message ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC |
-		   SOCK_NONBLOCK;
-	int fd = socket(AF_UNIX, type, 0);
-	uint32_t st;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct stat st;
+	uint32_t e;
 
 	if (fd < 0)
 		return apc__errno_to_error(errno);
@@ -141,7 +163,14 @@ static uint32_t listen_on(const struct sockaddr_un *sa, bool message, int *out)
 
 		if (errno != EADDRINUSE)
 			goto fail;
-		probe = socket(AF_UNIX, type, 0);
+		/* Not our socket (another user's, a link): refused, never
+		 * followed or removed. */
+		if (lstat(sa->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+		    st.st_uid != geteuid()) {
+			close(fd);
+			return APC_ERROR_ACCESS_DENIED;
+		}
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		live = probe >= 0 &&
 		       (connect(probe, (const struct sockaddr *)sa,
 				sizeof(*sa)) == 0 ||
@@ -161,72 +190,80 @@ static uint32_t listen_on(const struct sockaddr_un *sa, bool message, int *out)
 	*out = fd;
 	return 0;
 fail:
-	st = apc__errno_to_error(errno);
+	e = apc__errno_to_error(errno);
 	close(fd);
-	return st;
+	return e;
 }
 
 /* ---- clients ------------------------------------------------------------ */
 
 /*
- * Connect to name's socket (message type first, then byte type: a
- * client does not know which), send intent, and read the one-byte answer.
- * Returns 0 with *fd and *answer, or the error.
+ * The acceptor's answer to a client: verdict 'O' (attached to an
+ * instance), 'F' (an instance is free: a query's answer), 'B' (busy) or
+ * 'D' (the access does not fit the pipe's direction); whether the pipe
+ * is of the message type; and its default time-out (WaitNamedPipe).
+ */
+struct answer {
+	char verdict;
+	uint8_t message;
+	uint8_t pad[2];
+	uint32_t default_ms;
+};
+
+/*
+ * Connect to name's socket, send intent (and access: bit 0 read, bit 1
+ * write), and read the answer.  Returns 0 with *fd and *a, or the error.
  */
 static uint32_t dial(const char *name, char intent, uint8_t access, int *fd,
-		     char *answer, bool *message)
+		     struct answer *a)
 {
-	static const int types[2] = {SOCK_SEQPACKET, SOCK_STREAM};
 	struct sockaddr_un sa;
-	uint32_t st = name ? pipe_path(name, &sa) : APC_ERROR_INVALID_PARAMETER;
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
+	struct pollfd pfd;
+	struct stat st;
+	char hello[2] = {intent, (char)access};
+	uint32_t e = name ? pipe_path(name, &sa) : APC_ERROR_INVALID_PARAMETER;
+	int s;
 
-	if (st)
-		return st;
-	for (int i = 0; i < 2; i++) {
-		int s = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0);
-		struct pollfd pfd;
+	if (e)
+		return e;
+	/* Another user's socket in our place is refused, not followed. */
+	if (lstat(sa.sun_path, &st) == 0 &&
+	    (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid()))
+		return APC_ERROR_ACCESS_DENIED;
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return apc__errno_to_error(errno);
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int err = errno;
 
-		if (s < 0)
-			return apc__errno_to_error(errno);
-		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			int e = errno;
-
-			close(s);
-			if (e == EPROTOTYPE)
-				continue; /* the other type */
-			if (e == ENOENT || e == ECONNREFUSED)
-				return APC_ERROR_FILE_NOT_FOUND;
-			return apc__errno_to_error(e);
-		}
-		pfd.fd = s;
-		pfd.events = POLLIN;
-		char hello[2] = {intent, (char)access};
-
-		if (send(s, hello, 2, MSG_NOSIGNAL) != 2 ||
-		    poll(&pfd, 1, HANDSHAKE_MS) != 1 ||
-		    recv(s, answer, 1, 0) != 1) {
-			/* The server went away during the handshake. */
-			close(s);
+		close(s);
+		if (err == ENOENT || err == ECONNREFUSED)
 			return APC_ERROR_FILE_NOT_FOUND;
-		}
-		*fd = s;
-		*message = types[i] == SOCK_SEQPACKET;
-		return 0;
+		return apc__errno_to_error(err);
 	}
-	return APC_ERROR_FILE_NOT_FOUND;
+	/* And one listened to by another user (a socket replaced between
+	 * the check and the connect). */
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0 ||
+	    cr.uid != geteuid()) {
+		close(s);
+		return APC_ERROR_ACCESS_DENIED;
+	}
+	pfd.fd = s;
+	pfd.events = POLLIN;
+	if (send(s, hello, 2, MSG_NOSIGNAL) != 2 ||
+	    poll(&pfd, 1, HANDSHAKE_MS) != 1 ||
+	    recv(s, a, sizeof(*a), MSG_WAITALL) != (ssize_t)sizeof(*a)) {
+		/* The server went away during the handshake. */
+		close(s);
+		return APC_ERROR_FILE_NOT_FOUND;
+	}
+	*fd = s;
+	return 0;
 }
 
 /* ---- instances and the acceptor ----------------------------------------- */
-
-/* Under reg_lock. */
-struct apc__npipe {
-	struct apc__npipe *next; /* the name's instances */
-	struct npname *name;	 /* NULL for a client's handle */
-	struct apc__file *f;	 /* not a reference: f owns this */
-	int state;
-	uint64_t since; /* when it began listening: clients go oldest first */
-	struct apc__io *connect_req; /* a pending ConnectNamedPipe */
-};
 
 static uint64_t listen_seq; /* under reg_lock */
 
@@ -234,12 +271,15 @@ static apc__lock acc_lock = APC__LOCK_INIT;
 static atomic_bool acc_ok;
 static int acc_epfd = -1;
 
-/* An accepted connection waiting for its intent byte. */
+/* An accepted connection waiting for its intent (the acceptor's). */
 struct newcomer {
+	struct newcomer *next;
 	int fd;
 	struct npname *name;
 	uint64_t since;
 };
+
+static struct newcomer *newcomers; /* the acceptor thread's */
 
 /* Under reg_lock: the free instance of nm that has listened longest. */
 static struct apc__npipe *free_instance(struct npname *nm)
@@ -253,39 +293,45 @@ static struct apc__npipe *free_instance(struct npname *nm)
 	return best;
 }
 
-/* A newcomer said what it wants: answer, and attach it or let it go. */
 /*
  * A newcomer said what it wants (and, connecting, which access it asks:
  * bit 0 read, bit 1 write): answer, and attach it or let it go.
  */
 static void settle(struct newcomer *nc, char intent, uint8_t access)
 {
+	struct answer a = {.verdict = 'B'};
 	struct apc__io *done = NULL;
 	struct apc__npipe *np;
-	char answer = 'B';
 
 	apc__lock_take(&reg_lock);
 	np = nc->name ? free_instance(nc->name) : NULL;
+	if (nc->name) {
+		a.message = nc->name->message;
+		a.default_ms = nc->name->default_ms;
+	}
 	/* The client's access must fit the pipe's direction (N5): an
 	 * inbound pipe takes no reading client, an outbound none writing. */
 	if (np && intent == 'C' &&
 	    (((access & 1) && !(nc->name->access & APC_PIPE_ACCESS_OUTBOUND)) ||
-	     ((access & 2) && !(nc->name->access & APC_PIPE_ACCESS_INBOUND))))
-		answer = 'D';
-	else if (np && intent == 'Q') {
-		answer = 'F';
+	     ((access & 2) && !(nc->name->access & APC_PIPE_ACCESS_INBOUND)))) {
+		a.verdict = 'D';
+	} else if (np && intent == 'Q') {
+		a.verdict = 'F';
 	} else if (np && intent == 'C') {
-		answer = 'O';
+		a.verdict = 'O';
 		apc__lock_take(&np->f->io_lock);
+		apc__lock_take(&np->sl);
+		stream_reset(np);
 		np->f->fd = nc->fd;
+		apc__lock_give(&np->sl);
 		apc__lock_give(&np->f->io_lock);
 		np->state = NP_CONNECTED;
 		done = np->connect_req;
 		np->connect_req = NULL;
 	}
 	apc__lock_give(&reg_lock);
-	(void)!send(nc->fd, &answer, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (answer != 'O')
+	(void)!send(nc->fd, &a, sizeof(a), MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (a.verdict != 'O')
 		close(nc->fd);
 	if (done)
 		apc__io_done(done, 0, false);
@@ -308,6 +354,19 @@ static void retire_all(void)
 	apc__lock_give(&reg_lock);
 }
 
+static void newcomer_drop(struct newcomer *nc, bool close_it)
+{
+	struct newcomer **p;
+
+	for (p = &newcomers; *p != nc; p = &(*p)->next)
+		;
+	*p = nc->next;
+	epoll_ctl(acc_epfd, EPOLL_CTL_DEL, nc->fd, NULL);
+	if (close_it)
+		close(nc->fd);
+	free(nc);
+}
+
 static void newcomer_step(struct newcomer *nc)
 {
 	char hello[2] = {0, 3};
@@ -315,12 +374,22 @@ static void newcomer_step(struct newcomer *nc)
 
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	epoll_ctl(acc_epfd, EPOLL_CTL_DEL, nc->fd, NULL);
 	if (r >= 1)
 		settle(nc, hello[0], (uint8_t)hello[1]);
-	else
-		close(nc->fd);
-	free(nc);
+	newcomer_drop(nc, r < 1);
+}
+
+/* Newcomers that said nothing for HANDSHAKE_MS are dropped. */
+static void newcomers_sweep(void)
+{
+	uint64_t now = apc__mono_ns();
+	struct newcomer *nc, *next;
+
+	for (nc = newcomers; nc; nc = next) {
+		next = nc->next;
+		if (now - nc->since > (uint64_t)HANDSHAKE_MS * 1000000u)
+			newcomer_drop(nc, true);
+	}
 }
 
 static void accept_all(struct npname *nm, int lfd)
@@ -344,7 +413,10 @@ static void accept_all(struct npname *nm, int lfd)
 		if (epoll_ctl(acc_epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
 			close(fd);
 			free(nc);
+			continue;
 		}
+		nc->next = newcomers;
+		newcomers = nc;
 	}
 }
 
@@ -354,7 +426,7 @@ static void *acceptor(void *arg)
 
 	(void)arg;
 	for (;;) {
-		int n = epoll_wait(acc_epfd, ev, 32, -1);
+		int n = epoll_wait(acc_epfd, ev, 32, newcomers ? 1000 : -1);
 		bool retire = false;
 
 		for (int i = 0; i < n; i++) {
@@ -381,6 +453,8 @@ static void *acceptor(void *arg)
 					accept_all(nm, lfd);
 			}
 		}
+		if (newcomers)
+			newcomers_sweep();
 		if (retire)
 			retire_all();
 	}
@@ -427,6 +501,365 @@ out:
 	return st;
 }
 
+/* ---- the framed stream --------------------------------------------------- */
+
+/*
+ * Both pipe types run over a stream socket on which every write is one
+ * frame: a 4-byte little-endian header, the body's length, then the body.
+ * A header with bit 31 set is a notice with no body: the server
+ * disconnected.  That keeps message boundaries (N6) up to 2 GiB - 1 bytes
+ * a message, lets a byte reader of a message pipe read across them, and
+ * tells a client whether its server disconnected
+ * (ERROR_PIPE_NOT_CONNECTED) or closed (ERROR_BROKEN_PIPE).  A byte pipe
+ * pays one header a write.
+ *
+ * A message read looks at the next header with MSG_PEEK and takes its
+ * part of the message only once that part is all in the socket, so that
+ * data nobody has taken stays in the socket, where it wakes the next
+ * waiting read.  A message larger than the socket can hold is never all
+ * there: its bytes move to the handle's stash as they come, never more
+ * than the waiting read asks for, and the read that ends the wait empties
+ * the stash.  A byte read takes what is there, across frames.
+ */
+#define FRAME_NOTICE 0x80000000u
+
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint32_t min32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+/* Bytes waiting in fd's receive queue. */
+static uint32_t queued(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, FIONREAD, &n) == 0 && n > 0 ? (uint32_t)n : 0;
+}
+
+/* recvmsg into one or two buffers, without blocking: bytes or -errno. */
+static int32_t take(int fd, void *a, size_t an, void *b, size_t bn, int flags)
+{
+	struct iovec iov[2] = {{a, an}, {b, bn}};
+	struct msghdr m = {.msg_iov = iov, .msg_iovlen = bn ? 2 : 1};
+	ssize_t n;
+
+	do
+		n = recvmsg(fd, &m, flags | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return (int32_t)n;
+}
+
+/* Nothing queued: 0 when the peer is gone (its end of stream), else
+ * -EAGAIN, or -errno. */
+static int32_t ended(int fd)
+{
+	char c;
+	int32_t n = take(fd, &c, 1, NULL, 0, MSG_PEEK);
+
+	return n > 0 ? -EAGAIN : n;
+}
+
+/*
+ * The next frame's header, left in the socket: 4 and *hdr, 0 when the
+ * peer is gone, -EAGAIN, or -errno.  Part of a header means its writer is
+ * in the middle of a write, or died there.
+ */
+static int32_t peek_header(int fd, uint32_t *hdr)
+{
+	unsigned char h[4];
+	int32_t n = take(fd, h, 4, NULL, 0, MSG_PEEK);
+	struct pollfd p = {fd, POLLRDHUP, 0};
+
+	if (n == 4) {
+		*hdr = le32(h);
+		return 4;
+	}
+	if (n <= 0)
+		return n;
+	return poll(&p, 1, 0) == 1 ? 0 : -EAGAIN;
+}
+
+/* Take the 4 bytes of the header peeked. */
+static int32_t skip_header(int fd)
+{
+	unsigned char h[4];
+	int32_t n = take(fd, h, 4, NULL, 0, 0);
+
+	return n == 4 ? 0 : n < 0 ? n : -EPROTO;
+}
+
+/* The end of part of a frame's body that a read took. */
+static void frame_took(struct apc__npipe *np, uint32_t n)
+{
+	np->body_left -= n;
+	np->in_frame = np->body_left > 0;
+}
+
+/* Move n bytes from the head of the stash to buf. */
+static void stash_give(struct apc__npipe *np, char *buf, uint32_t n)
+{
+	memcpy(buf, np->stash, n);
+	memmove(np->stash, np->stash + n, np->stash_len - n);
+	np->stash_len -= n;
+	frame_took(np, n);
+}
+
+/*
+ * Under np->sl: a read in message mode (N6): the rest of the message at
+ * the head, or the first len bytes of it with req->more (ERROR_MORE_DATA).
+ */
+static int32_t read_message(struct apc__npipe *np, struct apc__io *req, int fd)
+{
+	uint32_t len = req->len, want, have, q, hdr;
+	int32_t r;
+
+	if (!np->in_frame) {
+		r = peek_header(fd, &hdr);
+		if (r <= 0)
+			return r;
+		if (hdr & FRAME_NOTICE) {
+			r = skip_header(fd);
+			np->cut = true;
+			return r ? r : -ENOTCONN;
+		}
+		if (!len && hdr) {
+			/* A zero-byte read: the message stays (N6). */
+			req->more = req->msg0 = true;
+			return 0;
+		}
+		want = min32(len, hdr);
+		if (queued(fd) >= 4 + want) {
+			unsigned char h[4];
+
+			r = take(fd, h, 4, req->buf, want, 0);
+			if (r != (int32_t)(4 + want))
+				return r < 0 ? r : -EPROTO;
+			np->in_frame = want < hdr;
+			np->body_left = hdr - want;
+			req->more = np->in_frame;
+			req->msg0 = true; /* 0 bytes: an empty message */
+			return (int32_t)want;
+		}
+		/* Not all there: into the frame, its body to the stash. */
+		r = skip_header(fd);
+		if (r)
+			return r;
+		np->in_frame = true;
+		np->body_left = hdr;
+	}
+	if (!len) {
+		req->more = req->msg0 = true;
+		return 0;
+	}
+	want = min32(len, np->body_left);
+	have = np->stash_len;
+	if (have < want) {
+		q = queued(fd);
+		if (!q)
+			return ended(fd);
+		if (q < want - have) {
+			/* Part of it: kept, so that the writer goes on. */
+			if (want > np->stash_cap) {
+				char *s = realloc(np->stash, want);
+
+				if (!s)
+					return -ENOMEM;
+				np->stash = s;
+				np->stash_cap = want;
+			}
+			r = take(fd, np->stash + have, q, NULL, 0, 0);
+			if (r < 0)
+				return r;
+			np->stash_len += (uint32_t)r;
+			return -EAGAIN;
+		}
+		r = take(fd, req->buf + have, want - have, NULL, 0, 0);
+		if (r != (int32_t)(want - have))
+			return r < 0 ? r : -EPROTO;
+		frame_took(np, want - have);
+	}
+	stash_give(np, req->buf, have < want ? have : want);
+	req->more = np->in_frame;
+	return (int32_t)want;
+}
+
+/*
+ * Under np->sl: a read in byte mode: what is there, up to len bytes,
+ * across frames (empty messages are nothing to a byte reader); a
+ * zero-byte read ends, with nothing, once there is something to read.
+ */
+static int32_t read_bytes(struct apc__npipe *np, struct apc__io *req, int fd)
+{
+	uint32_t len = req->len, got = 0, hdr = 0, n;
+	int32_t r = -EAGAIN;
+
+	while (got < len || !len) {
+		if (!np->in_frame) {
+			r = peek_header(fd, &hdr);
+			if (r <= 0 || (hdr & FRAME_NOTICE && got))
+				break;
+			if (hdr & FRAME_NOTICE) {
+				r = skip_header(fd);
+				np->cut = true;
+				return r ? r : -ENOTCONN;
+			}
+			if (hdr && !len) {
+				req->msg0 = true;
+				return 0;
+			}
+			/* The header, and what there is of the body. */
+			n = min32(len - got, hdr);
+			{
+				unsigned char h[4];
+
+				r = take(fd, h, 4, req->buf + got, n, 0);
+			}
+			if (r < 4)
+				return r < 0 ? r : -EPROTO;
+			np->in_frame = true;
+			np->body_left = hdr;
+			frame_took(np, (uint32_t)r - 4);
+			got += (uint32_t)r - 4;
+			continue;
+		}
+		if (np->stash_len) {
+			if (!len) {
+				req->msg0 = true;
+				return 0;
+			}
+			n = min32(len - got, np->stash_len);
+			stash_give(np, req->buf + got, n);
+			got += n;
+			continue;
+		}
+		if (!len) {
+			if (!queued(fd))
+				return ended(fd);
+			req->msg0 = true;
+			return 0;
+		}
+		r = take(fd, req->buf + got, min32(len - got, np->body_left),
+			 NULL, 0, 0);
+		if (r <= 0)
+			break;
+		frame_took(np, (uint32_t)r);
+		got += (uint32_t)r;
+	}
+	return got ? (int32_t)got : r > 0 ? -EAGAIN : r;
+}
+
+/*
+ * Under np->sl: the stream says the server disconnected (a notice waits
+ * behind what is queued)?  Then a write's EPIPE means that, not a close.
+ */
+static bool notice_queued(struct apc__npipe *np, int fd)
+{
+	uint32_t q = queued(fd), hdr;
+	uint64_t pos;
+	unsigned char *all;
+	bool found = false;
+
+	if (!q || !(all = malloc(q)))
+		return false;
+	if (take(fd, all, q, NULL, 0, MSG_PEEK) == (int32_t)q) {
+		pos = np->in_frame ? np->body_left - np->stash_len : 0;
+		while (!found && pos + 4 <= q) {
+			hdr = le32(all + pos);
+			found = hdr & FRAME_NOTICE;
+			pos += 4 + hdr;
+		}
+	}
+	free(all);
+	return found;
+}
+
+/* Under np->sl: send (the rest of) req's frame. */
+static int32_t write_frame(struct apc__npipe *np, struct apc__io *req, int fd)
+{
+	unsigned char h[4] = {(unsigned char)req->len,
+			      (unsigned char)(req->len >> 8),
+			      (unsigned char)(req->len >> 16),
+			      (unsigned char)(req->len >> 24)};
+	uint32_t total = 4 + req->len;
+	struct iovec iov[2];
+	struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+	ssize_t n;
+
+	/* Frames go whole, one after the other. */
+	if (np->tx && np->tx != req)
+		return -EAGAIN;
+	if (!req->len && !np->f->msg_type)
+		return 0; /* nothing, on a byte pipe */
+	if (req->sent < 4) {
+		iov[0] = (struct iovec){h + req->sent, 4 - req->sent};
+		iov[1] = (struct iovec){req->buf, req->len};
+	} else {
+		iov[0] = (struct iovec){req->buf + req->sent - 4,
+					total - req->sent};
+		m.msg_iovlen = 1;
+	}
+	do
+		n = sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EWOULDBLOCK)
+		return -EAGAIN;
+	if (n < 0) {
+		int e = errno;
+
+		np->tx = NULL;
+		if ((e == EPIPE || e == ECONNRESET) && notice_queued(np, fd)) {
+			np->cut = true;
+			return -ENOTCONN;
+		}
+		return -e;
+	}
+	req->sent += (uint32_t)n;
+	if (req->sent < total) {
+		np->tx = req;
+		return -EAGAIN;
+	}
+	np->tx = NULL;
+	return (int32_t)req->len;
+}
+
+int32_t apc__npipe_try(struct apc__io *req)
+{
+	struct apc__file *f = req->file;
+	struct apc__npipe *np = f->np;
+	int fd = f->fd;
+	int32_t r;
+
+	if (fd < 0)
+		return -ENOTCONN; /* disconnected meanwhile */
+	apc__lock_take(&np->sl);
+	if (np->cut)
+		r = -ENOTCONN;
+	else if (req->op == APC__IO_WRITE)
+		r = write_frame(np, req, fd);
+	else if (f->msg_read)
+		r = read_message(np, req, fd);
+	else
+		r = read_bytes(np, req, fd);
+	apc__lock_give(&np->sl);
+	return r;
+}
+
+/* Under np->sl: a new client, or none: the stream starts afresh. */
+static void stream_reset(struct apc__npipe *np)
+{
+	np->in_frame = np->cut = false;
+	np->body_left = np->stash_len = 0;
+	np->tx = NULL;
+}
+
 /* ---- the API ------------------------------------------------------------ */
 
 static struct apc__file *npipe_get(apc_handle h)
@@ -456,7 +889,6 @@ uint32_t apc_npipe_create(const char *name, uint32_t open_mode,
 
 	(void)out_size;
 	(void)in_size;
-	(void)default_ms;
 	if (!out)
 		return APC_ERROR_INVALID_PARAMETER;
 	*out = NULL;
@@ -501,7 +933,7 @@ uint32_t apc_npipe_create(const char *name, uint32_t open_mode,
 		if (!nm)
 			st = APC_ERROR_NOT_ENOUGH_MEMORY;
 		else
-			st = listen_on(&sa, message, &nm->lfd);
+			st = listen_on(&sa, &nm->lfd);
 		if (!st) {
 			struct epoll_event e = {.events = EPOLLIN,
 						.data.u64 = (uintptr_t)nm};
@@ -509,6 +941,8 @@ uint32_t apc_npipe_create(const char *name, uint32_t open_mode,
 			nm->message = message;
 			nm->access = access;
 			nm->max = max_instances;
+			/* 0: Windows' default of 50 ms. */
+			nm->default_ms = default_ms ? default_ms : 50;
 			if (epoll_ctl(acc_epfd, EPOLL_CTL_ADD, nm->lfd, &e) <
 			    0) {
 				st = apc__errno_to_error(errno);
@@ -547,8 +981,7 @@ uint32_t apc_npipe_open(const char *name, uint32_t access, uint32_t flags,
 {
 	struct apc__npipe *np;
 	struct apc__file *f;
-	bool message;
-	char answer;
+	struct answer a;
 	uint32_t st;
 	int fd;
 
@@ -563,11 +996,11 @@ uint32_t apc_npipe_open(const char *name, uint32_t access, uint32_t flags,
 	st = dial(name, 'C',
 		  (uint8_t)((access & APC_GENERIC_READ ? 1 : 0) |
 			    (access & APC_GENERIC_WRITE ? 2 : 0)),
-		  &fd, &answer, &message);
-	if (!st && answer != 'O') {
+		  &fd, &a);
+	if (!st && a.verdict != 'O') {
 		close(fd);
-		st = answer == 'D' ? APC_ERROR_ACCESS_DENIED
-				   : APC_ERROR_PIPE_BUSY;
+		st = a.verdict == 'D' ? APC_ERROR_ACCESS_DENIED
+				      : APC_ERROR_PIPE_BUSY;
 	}
 	if (!st) {
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -583,25 +1016,30 @@ uint32_t apc_npipe_open(const char *name, uint32_t access, uint32_t flags,
 	np->f = f;
 	np->state = NP_CONNECTED;
 	f->np = np;
-	f->msg_type = message; /* reads in byte mode until told (N6) */
+	f->msg_type = a.message; /* reads in byte mode until told (N6) */
 	return 0;
 }
 
 uint32_t apc_npipe_wait(const char *name, uint32_t ms)
 {
-	uint64_t end = apc__mono_ns() + (uint64_t)ms * 1000000u;
+	uint64_t end = 0;
 
-	for (;;) {
-		bool message;
-		char answer;
+	for (bool first = true;; first = false) {
+		struct answer a;
 		int fd;
-		uint32_t st = dial(name, 'Q', 0, &fd, &answer, &message);
+		uint32_t st = dial(name, 'Q', 0, &fd, &a);
 
 		if (st)
 			return st;
 		close(fd);
-		if (answer == 'F')
+		if (a.verdict == 'F')
 			return 0;
+		if (first) {
+			/* NMPWAIT_USE_DEFAULT_WAIT: the pipe's own. */
+			if (ms == APC_NMPWAIT_USE_DEFAULT_WAIT)
+				ms = a.default_ms;
+			end = apc__mono_ns() + (uint64_t)ms * 1000000u;
+		}
 		if (ms != APC_NMPWAIT_WAIT_FOREVER && apc__mono_ns() >= end)
 			return APC_ERROR_SEM_TIMEOUT;
 		apc_sleep(10, false);
@@ -682,33 +1120,47 @@ bool apc__npipe_cancel(struct apc__io *req)
 
 uint32_t apc_npipe_disconnect(apc_handle server)
 {
+	static const unsigned char notice[4] = {0, 0, 0, 0x80};
 	struct apc__file *f = npipe_get(server);
-	unsigned found = 0;
+	struct apc__npipe *np;
+	uint32_t st = 0;
 	int fd;
 
-	(void)found;
 	if (!f)
 		return APC_ERROR_INVALID_HANDLE;
-	if (!f->np->name) {
+	np = f->np;
+	if (!np->name) {
 		apc__object_unref(&f->hdr);
 		return APC_ERROR_INVALID_FUNCTION;
 	}
+	__atomic_store_n(&f->ending, true, __ATOMIC_RELAXED);
 	apc_cancel_io_ex(server, NULL);
+	__atomic_store_n(&f->ending, false, __ATOMIC_RELAXED);
+	/* Out of the fallback engine's epoll set while the descriptor is
+	 * open: the next client's is another. */
+	apc__io_fallback.forget(f);
 	apc__lock_take(&reg_lock);
+	if (np->state == NP_DISCONNECTED)
+		st = APC_ERROR_PIPE_NOT_CONNECTED;
 	apc__lock_take(&f->io_lock);
 	fd = f->fd;
 	f->fd = -1;
-	free(f->stash);
-	f->stash = NULL;
+	apc__lock_take(&np->sl);
+	/* The client learns it was disconnected, not closed, unless a
+	 * frame of ours was cut short. */
+	if (fd >= 0 && !np->tx)
+		(void)!send(fd, notice, 4, MSG_DONTWAIT | MSG_NOSIGNAL);
+	stream_reset(np);
+	apc__lock_give(&np->sl);
 	apc__lock_give(&f->io_lock);
-	f->np->state = NP_DISCONNECTED;
+	np->state = NP_DISCONNECTED;
 	apc__lock_give(&reg_lock);
 	if (fd >= 0) {
 		shutdown(fd, SHUT_RDWR);
 		close(fd);
 	}
 	apc__object_unref(&f->hdr);
-	return 0;
+	return st;
 }
 
 void apc__npipe_last_handle(struct apc__file *f)
@@ -719,6 +1171,7 @@ void apc__npipe_last_handle(struct apc__file *f)
 
 	/* Its operations still pending end as a broken pipe (E46). */
 	__atomic_store_n(&f->broken_on_cancel, true, __ATOMIC_RELAXED);
+	__atomic_store_n(&f->ending, true, __ATOMIC_RELAXED);
 	if (!nm)
 		return; /* a client: io.c closes the socket */
 	apc__lock_take(&reg_lock);
@@ -748,34 +1201,72 @@ void apc__npipe_last_handle(struct apc__file *f)
 	(void)!write(acc_wakefd, &one, sizeof(one));
 }
 
+/* Under np->sl: the bytes that reads would get (headers aside), and what
+ * is left of the message at the head; -ENOTCONN at a notice. */
+static int32_t stream_count(struct apc__npipe *np, int fd, uint32_t *avail,
+			    uint32_t *left)
+{
+	uint32_t q = queued(fd), hdr, n;
+	uint64_t pos = 0;
+	unsigned char *all = NULL;
+
+	*avail = np->stash_len;
+	*left = np->in_frame ? np->body_left : 0;
+	if (!q)
+		return np->stash_len || np->in_frame ? 0 : ended(fd);
+	all = malloc(q);
+	if (!all)
+		return -ENOMEM;
+	if (take(fd, all, q, NULL, 0, MSG_PEEK) != (int32_t)q) {
+		free(all);
+		return -EAGAIN;
+	}
+	if (np->in_frame) {
+		pos = min32(np->body_left - np->stash_len, q);
+		*avail += (uint32_t)pos;
+	}
+	while (pos + 4 <= q) {
+		hdr = le32(all + pos);
+		if (hdr & FRAME_NOTICE) {
+			if (!*avail && !np->in_frame) {
+				free(all);
+				return -ENOTCONN;
+			}
+			break;
+		}
+		if (!pos && !np->in_frame)
+			*left = hdr;
+		n = (uint32_t)(q - pos - 4 < hdr ? q - pos - 4 : hdr);
+		*avail += n;
+		pos += 4 + (uint64_t)hdr;
+	}
+	free(all);
+	return 0;
+}
+
 uint32_t apc_npipe_peek(apc_handle h, uint32_t *available,
 			uint32_t *message_left)
 {
 	struct apc__file *f = npipe_get(h);
 	uint32_t avail = 0, left = 0, st = 0;
-	int n = 0;
+	int32_t r;
 
 	if (!f)
 		return APC_ERROR_INVALID_HANDLE;
 	apc__lock_take(&f->io_lock);
 	if (f->fd < 0) {
 		st = APC_ERROR_BAD_PIPE; /* an instance without a client */
-	} else if (f->stash) {
-		avail = left = f->stash_len - f->stash_off;
 	} else {
-		char c;
-		ssize_t s = recv(f->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-
-		if (s == 0)
+		apc__lock_take(&f->np->sl);
+		r = f->np->cut ? -ENOTCONN
+			       : stream_count(f->np, f->fd, &avail, &left);
+		apc__lock_give(&f->np->sl);
+		if (r == 0 && !avail && !left)
+			r = ended(f->fd) == 0 ? -EPIPE : 0;
+		if (r == -EPIPE || r == 0 - ECONNRESET)
 			st = APC_ERROR_BROKEN_PIPE; /* the other end is gone */
-		else if (f->msg_type) {
-			s = recv(f->fd, NULL, 0,
-				 MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
-			if (s > 0)
-				avail = left = (uint32_t)s;
-		} else if (ioctl(f->fd, FIONREAD, &n) == 0 && n > 0) {
-			avail = (uint32_t)n;
-		}
+		else if (r < 0 && r != -EAGAIN)
+			st = apc__errno_to_error(-r);
 	}
 	apc__lock_give(&f->io_lock);
 	if (available)
@@ -800,6 +1291,13 @@ uint32_t apc_npipe_set_mode(apc_handle h, uint32_t read_mode)
 		f->msg_read = read_mode != 0;
 	apc__object_unref(&f->hdr);
 	return st;
+}
+
+void apc__npipe_free(struct apc__file *f)
+{
+	free(f->np->stash);
+	free(f->np);
+	f->np = NULL;
 }
 
 uint32_t apc__npipe_no_client(struct apc__file *f)

@@ -105,10 +105,12 @@ static void packet_free_chain(struct packet *n)
 
 /* ---- NT status and Win32 error ----------------------------------------- */
 
-/* STATUS_BUFFER_OVERFLOW (a warning: more data in a message-mode pipe)
- * and STATUS_NO_MEMORY, which io.h does not name. */
+/* STATUS_BUFFER_OVERFLOW (a warning: more data in a message-mode pipe),
+ * STATUS_NO_MEMORY and STATUS_PIPE_DISCONNECTED, which io.h does not
+ * name. */
 #define STATUS_BUFFER_OVERFLOW 0x80000005u
 #define STATUS_NO_MEMORY 0xC0000017u
+#define STATUS_PIPE_DISCONNECTED 0xC00000B0u
 
 static const struct {
 	uint32_t status, error;
@@ -122,6 +124,7 @@ static const struct {
 	{APC_STATUS_PIPE_BROKEN, APC_ERROR_BROKEN_PIPE},
 	{STATUS_BUFFER_OVERFLOW, APC_ERROR_MORE_DATA},
 	{STATUS_NO_MEMORY, APC_ERROR_NOT_ENOUGH_MEMORY},
+	{STATUS_PIPE_DISCONNECTED, APC_ERROR_PIPE_NOT_CONNECTED},
 };
 
 #define STATUS_MAP_LEN (sizeof(status_map) / sizeof(status_map[0]))
