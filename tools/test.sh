@@ -36,7 +36,8 @@ meson test -C build-debug --setup=fallback --print-errorlogs || status=1
 
 # The I/O tests again on the fallback engine, under each sanitizer (the
 # rest of the suite does no I/O).
-io_tests=(io io-faults port engine example-iocp-echo example-file-copy-3150000)
+io_tests=(io io-faults port engine npipe example-iocp-echo example-file-copy-3150000
+	example-npipe-routines example-npipe-overlapped example-npipe-overlapped-2)
 
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1

@@ -180,7 +180,11 @@ static void prep(struct io_uring_sqe *sqe, struct apc__io *req)
 			       ? req->off + req->done
 			       : (uint64_t)-1;
 
-	if (req->op == APC__IO_READ)
+	if (f->kind == APC__IO_NPIPE)
+		/* A framed stream (npipe.c): wait for data, then npipe.c
+		 * takes its part (cqe_req). */
+		io_uring_prep_poll_add(sqe, f->fd, POLLIN);
+	else if (req->op == APC__IO_READ)
 		io_uring_prep_read(sqe, f->fd, req->buf + req->done,
 				   req->len - req->done, off);
 	else
@@ -434,6 +438,26 @@ static void uring_forget(struct apc__file *f)
 static bool cqe_req(struct apc__uring *r, struct apc__io *req, int32_t res,
 		    bool owner)
 {
+	if (req->file->kind == APC__IO_NPIPE && res >= 0) {
+		/* A named-pipe read's poll: take the data, or wait again.
+		 * The cancelled flag is read under sq_lock, which a cancel
+		 * takes after setting it: a poll armed again is found. */
+		res = apc__io_try(req);
+		if (res == -EAGAIN) {
+			apc__lock_take(&r->sq_lock);
+			if (!__atomic_load_n(&req->cancelled,
+					     __ATOMIC_RELAXED)) {
+				prep(sqe_get(r), req);
+				io_uring_submit(&r->ring);
+				apc__lock_give(&r->sq_lock);
+				return false;
+			}
+			apc__lock_give(&r->sq_lock);
+			res = -ECANCELED;
+		}
+		apc__io_done(req, res, owner);
+		return true;
+	}
 	if (res > 0 && req->op == APC__IO_WRITE &&
 	    req->done + (uint32_t)res < req->len &&
 	    !__atomic_load_n(&req->cancelled, __ATOMIC_RELAXED)) {

@@ -988,9 +988,12 @@ static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
 	f->reqs = req;
 	apc__lock_give(&f->io_lock);
 	/* A named pipe is a framed stream (npipe.c) that an io_uring read
-	 * or write would not respect: its operations wait in the fallback
-	 * engine's epoll, on either engine. */
-	req->via_fallback = f->kind == APC__IO_NPIPE;
+	 * or write would not respect: on the io_uring engine a read waits
+	 * in a poll on the ring and then takes its part (io-uring.c); a
+	 * write that did not go at once (a full socket) waits in the
+	 * fallback engine's epoll, which keeps a handle's writes in order. */
+	req->via_fallback = f->kind == APC__IO_NPIPE && op == APC__IO_WRITE &&
+			    eng == &apc__io_uring;
 	st = req->via_fallback ? apc__io_fallback.submit(req)
 			       : eng->submit(req);
 	if (st)

@@ -568,23 +568,30 @@ static int32_t ended(int fd)
 }
 
 /*
- * The next frame's header, left in the socket: 4 and *hdr, 0 when the
- * peer is gone, -EAGAIN, or -errno.  Part of a header means its writer is
- * in the middle of a write, or died there.
+ * The next frame's header, left in the socket, with what follows of it
+ * into pk (pn bytes, at least 4): the bytes seen (4 or more) and *hdr, 0
+ * when the peer is gone, -EAGAIN, or -errno.  Part of a header means its
+ * writer is in the middle of a write, or died there.
  */
-static int32_t peek_header(int fd, uint32_t *hdr)
+static int32_t peek_frame(int fd, uint32_t *hdr, unsigned char *pk, uint32_t pn)
 {
-	unsigned char h[4];
-	int32_t n = take(fd, h, 4, NULL, 0, MSG_PEEK);
+	int32_t n = take(fd, pk, pn, NULL, 0, MSG_PEEK);
 	struct pollfd p = {fd, POLLRDHUP, 0};
 
-	if (n == 4) {
-		*hdr = le32(h);
-		return 4;
+	if (n >= 4) {
+		*hdr = le32(pk);
+		return n;
 	}
 	if (n <= 0)
 		return n;
 	return poll(&p, 1, 0) == 1 ? 0 : -EAGAIN;
+}
+
+static int32_t peek_header(int fd, uint32_t *hdr)
+{
+	unsigned char h[4];
+
+	return peek_frame(fd, hdr, h, 4);
 }
 
 /* Take the 4 bytes of the header peeked. */
@@ -622,7 +629,10 @@ static int32_t read_message(struct apc__npipe *np, struct apc__io *req, int fd)
 	int32_t r;
 
 	if (!np->in_frame) {
-		r = peek_header(fd, &hdr);
+		/* A short message is seen whole by the peek: no FIONREAD. */
+		unsigned char pk[4 + 256];
+
+		r = peek_frame(fd, &hdr, pk, 4 + min32(len, 256));
 		if (r <= 0)
 			return r;
 		if (hdr & FRAME_NOTICE) {
@@ -636,7 +646,7 @@ static int32_t read_message(struct apc__npipe *np, struct apc__io *req, int fd)
 			return 0;
 		}
 		want = min32(len, hdr);
-		if (queued(fd) >= 4 + want) {
+		if ((uint32_t)r >= 4 + want || queued(fd) >= 4 + want) {
 			unsigned char h[4];
 
 			r = take(fd, h, 4, req->buf, want, 0);
