@@ -1011,7 +1011,8 @@ Test(npipe, N4_a_blocking_connect_waits_for_a_client)
 	cr_assert_eq(n, 2);
 	cr_assert_eq(memcmp(buf, "hi", 2), 0);
 	/* The read may end before the writer's call returns. */
-	for (int i = 0; atomic_load(&lc.st) == T_POISON && i < WAIT_BOUND; i++)
+	for (uint32_t i = 0; atomic_load(&lc.st) == T_POISON && i < WAIT_BOUND;
+	     i++)
 		(void)apc_sleep(1, false);
 	cr_assert_eq(atomic_load(&lc.st), 0);
 	cr_assert_eq(apc_event_set(lc.done), 0);
