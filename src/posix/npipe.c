@@ -354,7 +354,9 @@ static void retire_all(void)
 	apc__lock_give(&reg_lock);
 }
 
-static void newcomer_drop(struct newcomer *nc, bool close_it)
+/* Out of the list and the epoll set: before its descriptor is handed on
+ * or closed (the number may be reused at once). */
+static void newcomer_unlink(struct newcomer *nc)
 {
 	struct newcomer **p;
 
@@ -362,9 +364,6 @@ static void newcomer_drop(struct newcomer *nc, bool close_it)
 		;
 	*p = nc->next;
 	epoll_ctl(acc_epfd, EPOLL_CTL_DEL, nc->fd, NULL);
-	if (close_it)
-		close(nc->fd);
-	free(nc);
 }
 
 static void newcomer_step(struct newcomer *nc)
@@ -374,9 +373,12 @@ static void newcomer_step(struct newcomer *nc)
 
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
+	newcomer_unlink(nc);
 	if (r >= 1)
 		settle(nc, hello[0], (uint8_t)hello[1]);
-	newcomer_drop(nc, r < 1);
+	else
+		close(nc->fd);
+	free(nc);
 }
 
 /* Newcomers that said nothing for HANDSHAKE_MS are dropped. */
@@ -387,8 +389,11 @@ static void newcomers_sweep(void)
 
 	for (nc = newcomers; nc; nc = next) {
 		next = nc->next;
-		if (now - nc->since > (uint64_t)HANDSHAKE_MS * 1000000u)
-			newcomer_drop(nc, true);
+		if (now - nc->since > (uint64_t)HANDSHAKE_MS * 1000000u) {
+			newcomer_unlink(nc);
+			close(nc->fd);
+			free(nc);
+		}
 	}
 }
 
@@ -613,9 +618,11 @@ static void frame_took(struct apc__npipe *np, uint32_t n)
 /* Move n bytes from the head of the stash to buf. */
 static void stash_give(struct apc__npipe *np, char *buf, uint32_t n)
 {
-	memcpy(buf, np->stash, n);
-	memmove(np->stash, np->stash + n, np->stash_len - n);
-	np->stash_len -= n;
+	if (n) {
+		memcpy(buf, np->stash, n);
+		memmove(np->stash, np->stash + n, np->stash_len - n);
+		np->stash_len -= n;
+	}
 	frame_took(np, n);
 }
 
