@@ -648,6 +648,9 @@ Test(npipe, N3_bad_modes_are_invalid_parameter)
 		     APC_ERROR_INVALID_PARAMETER);
 	server_fails(name, DUPLEX_OV, BYTE_MODE | 0x100u, 1,
 		     APC_ERROR_INVALID_PARAMETER);
+	/* LAN Manager's PIPE_NOWAIT: not offered (npipe.h). */
+	server_fails(name, DUPLEX_OV, MSG_MODE | APC_PIPE_NOWAIT, 1,
+		     APC_ERROR_NOT_SUPPORTED);
 	/* None of those made the name. */
 	client_fails(name, RW, APC_ERROR_FILE_NOT_FOUND);
 }

@@ -9,9 +9,11 @@
  *
  * Names are UTF-8 and must be in the local pipe namespace,
  * "\\\\.\\pipe\\NAME" (as a C string literal), else
- * APC_ERROR_INVALID_NAME.  On POSIX a name maps to a Unix-domain socket
- * that only the creating user can reach (README: where it lives); byte
- * mode is a stream socket, message mode a sequenced-packet socket.
+ * APC_ERROR_INVALID_NAME.  On POSIX a name maps to a Unix-domain stream
+ * socket that only the creating user can reach, and every write is one
+ * length-prefixed frame on it (README: where the sockets live, limits,
+ * differences).  PIPE_NOWAIT is not offered (APC_ERROR_NOT_SUPPORTED on
+ * both backends): Microsoft keeps it for LAN Manager only.
  */
 #ifndef APC_NPIPE_H
 #define APC_NPIPE_H
@@ -103,7 +105,7 @@ APC_API uint32_t apc_npipe_wait(const char *name, uint32_t ms);
  * at the head (*message_left).  Either may be NULL.
  */
 APC_API uint32_t apc_npipe_peek(apc_handle h, uint32_t *available,
-				 uint32_t *message_left);
+				uint32_t *message_left);
 
 /*
  * apc_npipe_set_mode - SetNamedPipeHandleState's read mode:

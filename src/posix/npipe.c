@@ -909,6 +909,8 @@ uint32_t apc_npipe_create(const char *name, uint32_t open_mode,
 	if (!out)
 		return APC_ERROR_INVALID_PARAMETER;
 	*out = NULL;
+	if (pipe_mode & APC_PIPE_NOWAIT)
+		return APC_ERROR_NOT_SUPPORTED; /* as src/win32 (npipe.h) */
 	if (!name || !access ||
 	    (open_mode & ~(APC_PIPE_ACCESS_DUPLEX | APC_FILE_FLAG_OVERLAPPED |
 			   APC_FILE_FLAG_FIRST_PIPE_INSTANCE)) ||

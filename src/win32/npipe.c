@@ -43,8 +43,7 @@ _Static_assert(APC_NMPWAIT_WAIT_FOREVER == NMPWAIT_WAIT_FOREVER,
 #define OPEN_MODE_BITS                                                         \
 	(APC_PIPE_ACCESS_DUPLEX | APC_FILE_FLAG_OVERLAPPED |                   \
 	 APC_FILE_FLAG_FIRST_PIPE_INSTANCE)
-#define PIPE_MODE_BITS                                                         \
-	(APC_PIPE_TYPE_MESSAGE | APC_PIPE_READMODE_MESSAGE | APC_PIPE_NOWAIT)
+#define PIPE_MODE_BITS (APC_PIPE_TYPE_MESSAGE | APC_PIPE_READMODE_MESSAGE)
 
 /*
  * A name in the local pipe namespace: "\\.\pipe\" and at least one more
@@ -131,6 +130,10 @@ uint32_t apc_npipe_create(const char *name, uint32_t open_mode,
 	if (!out)
 		return APC_ERROR_INVALID_PARAMETER;
 	*out = NULL;
+	/* PIPE_NOWAIT (LAN Manager's non-blocking mode, which Microsoft
+	 * says not to use) is not offered on either backend. */
+	if (pipe_mode & APC_PIPE_NOWAIT)
+		return APC_ERROR_NOT_SUPPORTED;
 	/*
 	 * The instance count is checked here too: MS CreateNamedPipe allows
 	 * 1 to PIPE_UNLIMITED_INSTANCES, and Wine 8.0 takes any value (0
