@@ -20,8 +20,8 @@
  * both backends, and on POSIX on both I/O engines (meson's fallback
  * setup); the few about processes that die are POSIX-only (fork, kill).
  *
- * POSIX mapping (apcrt decision, N3; notes/npipe-posix-design.md).  The
- * tests behind #ifndef _WIN32 assume: the engine keeps its sockets below
+ * POSIX mapping (apcrt decision, N3; README "Named pipes: where they live").
+ * The tests behind #ifndef _WIN32 assume: the engine keeps its sockets below
  * $XDG_RUNTIME_DIR when that is set (read at a process's first pipe
  * call); a pipe name is at least one Unix-domain socket there; every
  * socket and directory the engine makes belongs to the user, and others

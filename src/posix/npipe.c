@@ -1,6 +1,6 @@
 /*
- * Named pipes on POSIX: see notes/npipe-posix-design.md for the plan this
- * follows.  A name "\\.\pipe\NAME" maps to a Unix-domain stream socket
+ * Named pipes on POSIX (README: "Named pipes: ..." for the decisions).
+ * A name "\\.\pipe\NAME" maps to a Unix-domain stream socket
  * in a directory only the user can enter.  The first instance of a name
  * in this process binds and listens; an acceptor thread takes each
  * connection, reads the client's intent ('C' connect, 'Q' query for
