@@ -27,65 +27,10 @@
 
 #include "bench.h"
 
-/* As bench-npipe (keep in step). */
 #define RR_ITERS 10000u
 #define ST_CHUNKS 32768u
-#define RR_MSG 64u
-#define RR_BUF 512u
-#define RR_TAG_REQ 0x7271657571657231u
-#define RR_TAG_REP 0x72706c7972706c31u
-#define ST_CHUNK 65536u
-#define BENCH_MBS "MB/s"
 
-static uint64_t get64(const unsigned char *p)
-{
-	uint64_t w;
-
-	memcpy(&w, p, 8);
-	return w;
-}
-
-static void put64(unsigned char *p, uint64_t w)
-{
-	memcpy(p, &w, 8);
-}
-
-/* As bench-npipe: the stream's word at offset pos. */
-static uint64_t np_word(uint64_t pos)
-{
-	uint64_t k = pos % ST_CHUNK;
-
-	if (k == 0)
-		return pos / ST_CHUNK;
-	k *= 0x9e3779b97f4a7c15u;
-	return k ^ (k >> 29);
-}
-
-/* As bench-npipe: check n bytes read at offset off, poison the words. */
-static void np_check(const char *impl, unsigned char *buf, uint32_t n,
-		     uint64_t off)
-{
-	const uint64_t first = (off + 7) & ~(uint64_t)7;
-	uint64_t last, c;
-
-	if (off + n < first + 8)
-		return;
-	last = (off + n - 8) & ~(uint64_t)7;
-	for (c = first; c <= last;) {
-		unsigned char *p = buf + (c - off);
-
-		if (get64(p) != np_word(c))
-			bench_fail("%s npipe-stream: wrong data at stream "
-				   "offset %ju",
-				   impl, (uintmax_t)c);
-		put64(p, ~np_word(c));
-		if (c == last)
-			break;
-		c = (c / ST_CHUNK + 1) * ST_CHUNK;
-		if (c > last)
-			c = last;
-	}
-}
+#include "npipebench.h"
 
 /* Write all n bytes of buf to fd (blocking). */
 static void write_all(const char *who, int fd, const unsigned char *buf,

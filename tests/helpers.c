@@ -344,3 +344,14 @@ void t_assert_log_seq(unsigned int n, uintptr_t first, uint32_t tid)
 				     t_log_tid(i), tid);
 	}
 }
+
+void t_wait_calls(atomic_uint *calls, unsigned int want, uint32_t step_ms)
+{
+	uint64_t end = t_now_ms() + (uint64_t)(T_WAIT_MS * t_slack());
+
+	while (atomic_load(calls) < want) {
+		cr_assert(t_now_ms() <= end, "%u of %u routines ran",
+			  atomic_load(calls), want);
+		(void)apc_sleep(step_ms, true);
+	}
+}

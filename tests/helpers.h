@@ -206,4 +206,9 @@ void t_apc_exit(uintptr_t data);
  * logged by the thread whose id is tid (0: any). */
 void t_assert_log_seq(unsigned int n, uintptr_t first, uint32_t tid);
 
+/* Alertable waits of step_ms, bounded by T_WAIT_MS * t_slack() in all,
+ * until *calls reaches want (completion routines counting their calls);
+ * fails the test when the bound passes. */
+void t_wait_calls(atomic_uint *calls, unsigned int want, uint32_t step_ms);
+
 #endif /* APC_TESTS_HELPERS_H */

@@ -188,13 +188,7 @@ static void op_routine(uint32_t error, uint32_t bytes, apc_overlapped *ov)
 /* Alertable waits, bounded in all, until *calls reaches want. */
 static void wait_calls(atomic_uint *calls, unsigned int want)
 {
-	uint64_t end = t_now_ms() + WAIT_BOUND;
-
-	while (atomic_load(calls) < want) {
-		cr_assert(t_now_ms() <= end, "%u of %u routines ran",
-			  atomic_load(calls), want);
-		(void)apc_sleep(20, true);
-	}
+	t_wait_calls(calls, want, 20);
 }
 
 /* Alertable waits for ms: any routine that is due runs meanwhile (the

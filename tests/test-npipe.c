@@ -406,13 +406,7 @@ static void op_routine(uint32_t error, uint32_t bytes, apc_overlapped *ov)
 /* Alertable waits, bounded in all, until *calls reaches want. */
 static void wait_calls(atomic_uint *calls, unsigned int want)
 {
-	uint64_t end = t_now_ms() + WAIT_BOUND;
-
-	while (atomic_load(calls) < want) {
-		cr_assert(t_now_ms() <= end, "%u of %u routines ran",
-			  atomic_load(calls), want);
-		(void)apc_sleep(50, true);
-	}
+	t_wait_calls(calls, want, 50);
 }
 
 /* ---- N3: instances and names --------------------------------------------- */
@@ -2356,6 +2350,10 @@ Test(npipe, N7_posix_a_client_killed_mid_message)
 		if (round == 1)
 			fds = open_fds();
 	}
+	/* Engine threads may hold a descriptor for a moment (a close they
+	 * have not reached yet): a leak is one that stays. */
+	for (uint32_t i = 0; open_fds() != fds && i < 2000; i += 10)
+		(void)apc_sleep(10, true);
 	cr_assert_eq(open_fds(), fds,
 		     "descriptors leak: %u after two rounds, %u after four",
 		     fds, open_fds());

@@ -794,6 +794,20 @@ static uint32_t sync_io(struct apc__io *req, uint32_t *bytes)
 
 #define UINT32_ALL 0xFFFFFFFFu
 
+/* The event of ov, if any (a reference); its low bit asks for no port
+ * packet (E28). */
+static uint32_t req_event(struct apc__io *req, apc_overlapped *ov)
+{
+	uintptr_t ev = (uintptr_t)ov->hEvent;
+
+	if (!ev)
+		return 0;
+	req->no_port = ev & 1;
+	req->event = apc__handle_get((apc_handle)(ev & ~(uintptr_t)1),
+				     APC__TYPE_EVENT);
+	return req->event ? 0 : APC_ERROR_INVALID_HANDLE;
+}
+
 static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
 		      apc_io_fn fn, uint8_t op, uint32_t *bytes)
 {
@@ -860,18 +874,8 @@ static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
 			      ov->OffsetHigh == UINT32_ALL; /* E22 */
 		req->off = (uint64_t)ov->OffsetHigh << 32 | ov->Offset;
 	}
-	if (mode == APC__IO_NOTIFY && ov->hEvent) {
-		/* The low bit asks for no port packet (E28). */
-		uintptr_t ev = (uintptr_t)ov->hEvent;
-
-		req->no_port = ev & 1;
-		req->event = apc__handle_get((apc_handle)(ev & ~(uintptr_t)1),
-					     APC__TYPE_EVENT);
-		if (!req->event) {
-			st = APC_ERROR_INVALID_HANDLE;
-			goto fail;
-		}
-	}
+	if (mode == APC__IO_NOTIFY && (st = req_event(req, ov)))
+		goto fail;
 	/* The issuing thread; a reference only once the operation is in
 	 * flight (a routine queued to oneself needs none). */
 	req->thread = apc__thread_current();
@@ -1032,17 +1036,8 @@ uint32_t apc__io_pending(struct apc__file *f, apc_overlapped *ov, uint8_t op,
 		st = APC_ERROR_NOT_ENOUGH_MEMORY;
 		goto fail;
 	}
-	if (ov->hEvent) {
-		uintptr_t ev = (uintptr_t)ov->hEvent;
-
-		req->no_port = ev & 1;
-		req->event = apc__handle_get((apc_handle)(ev & ~(uintptr_t)1),
-					     APC__TYPE_EVENT);
-		if (!req->event) {
-			st = APC_ERROR_INVALID_HANDLE;
-			goto fail;
-		}
-	}
+	if ((st = req_event(req, ov)))
+		goto fail;
 	if (!reg_enter(req)) {
 		st = APC_ERROR_INVALID_PARAMETER; /* E13 */
 		goto fail;

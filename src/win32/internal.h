@@ -15,4 +15,11 @@
 
 #include <apc/apc.h>
 
+/*
+ * io.c: UTF-8 to a NUL-terminated wide string on the heap (free it), or
+ * NULL with *err set: bad (the caller's code) for bytes that are not
+ * UTF-8, ERROR_NOT_ENOUGH_MEMORY.
+ */
+WCHAR *apc__utf8_to_wide(const char *s, uint32_t bad, uint32_t *err);
+
 #endif /* APC_WIN32_INTERNAL_H */

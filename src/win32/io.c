@@ -55,19 +55,14 @@ static LPOVERLAPPED_COMPLETION_ROUTINE routine(apc_io_fn fn)
 
 /* ---- opening ------------------------------------------------------------- */
 
-/*
- * UTF-8 to a NUL-terminated wide string on the heap (free it), or NULL
- * with *err set: ERROR_INVALID_PARAMETER for bytes that are not UTF-8,
- * ERROR_NOT_ENOUGH_MEMORY.
- */
-static WCHAR *utf8_to_wide(const char *s, uint32_t *err)
+WCHAR *apc__utf8_to_wide(const char *s, uint32_t bad, uint32_t *err)
 {
 	int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL,
 				    0);
 	WCHAR *w;
 
 	if (n <= 0) {
-		*err = APC_ERROR_INVALID_PARAMETER;
+		*err = bad;
 		return NULL;
 	}
 	w = malloc((size_t)n * sizeof(*w));
@@ -78,7 +73,7 @@ static WCHAR *utf8_to_wide(const char *s, uint32_t *err)
 	if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) !=
 	    n) {
 		free(w);
-		*err = APC_ERROR_INVALID_PARAMETER;
+		*err = bad;
 		return NULL;
 	}
 	return w;
@@ -97,7 +92,7 @@ uint32_t apc_file_open(const char *path, uint32_t access, uint32_t disposition,
 	/* The portable API knows these two rights only (<apc/io.h>). */
 	if (!path || (access & ~(APC_GENERIC_READ | APC_GENERIC_WRITE)))
 		return APC_ERROR_INVALID_PARAMETER;
-	wpath = utf8_to_wide(path, &err);
+	wpath = apc__utf8_to_wide(path, APC_ERROR_INVALID_PARAMETER, &err);
 	if (!wpath)
 		return err;
 	/*

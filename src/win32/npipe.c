@@ -66,35 +66,6 @@ static bool pipe_name_ok(const char *name)
 	return name[i] != '\0';
 }
 
-/*
- * UTF-8 to a NUL-terminated wide string on the heap (free it), or NULL
- * with *err set: ERROR_INVALID_NAME for bytes that are not UTF-8,
- * ERROR_NOT_ENOUGH_MEMORY.
- */
-static WCHAR *name_to_wide(const char *s, uint32_t *err)
-{
-	int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL,
-				    0);
-	WCHAR *w;
-
-	if (n <= 0) {
-		*err = APC_ERROR_INVALID_NAME;
-		return NULL;
-	}
-	w = malloc((size_t)n * sizeof(*w));
-	if (!w) {
-		*err = APC_ERROR_NOT_ENOUGH_MEMORY;
-		return NULL;
-	}
-	if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) !=
-	    n) {
-		free(w);
-		*err = APC_ERROR_INVALID_NAME;
-		return NULL;
-	}
-	return w;
-}
-
 /* The name checked and widened; NULL with *err set. */
 static WCHAR *pipe_name(const char *name, uint32_t *err)
 {
@@ -106,7 +77,7 @@ static WCHAR *pipe_name(const char *name, uint32_t *err)
 		*err = APC_ERROR_INVALID_NAME;
 		return NULL;
 	}
-	return name_to_wide(name, err);
+	return apc__utf8_to_wide(name, APC_ERROR_INVALID_NAME, err);
 }
 
 /*
