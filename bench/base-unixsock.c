@@ -23,6 +23,8 @@
  * Threads pinned as bench-npipe's: the server as role 0, the client as
  * role 1.  Linux only.
  */
+#include <stdbool.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "bench.h"
@@ -94,21 +96,57 @@ static void pair(int type, int sv[2])
 static struct {
 	const char *impl;
 	int stream;
-	int fd[2]; /* the server's, the client's */
+	bool epoll; /* the server waits in epoll_wait (unix-stream-epoll) */
+	int fd[2];  /* the server's, the client's */
 	struct bench_pp pp;
 } rr;
+
+/*
+ * unix-stream-epoll: the server's read as an event loop does it (and as
+ * apcrt's engines do): try without blocking, and on EAGAIN wait in
+ * epoll_wait for the socket to be readable.
+ */
+static void read_msg_epoll(int fd, int ep, unsigned char *buf, size_t want)
+{
+	size_t got = 0;
+
+	while (got < want) {
+		ssize_t r = recv(fd, buf + got, want - got, MSG_DONTWAIT);
+		struct epoll_event e;
+
+		if (r > 0) {
+			got += (size_t)r;
+		} else if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+			if (epoll_wait(ep, &e, 1, -1) < 0 && errno != EINTR)
+				bench_fail("epoll_wait: %s", strerror(errno));
+		} else {
+			bench_fail("%s npipe-rr: server read: %s", rr.impl,
+				   r < 0 ? strerror(errno) : "end of stream");
+		}
+	}
+}
 
 static void *rr_server(void *arg)
 {
 	unsigned char req[RR_BUF], rep[RR_MSG];
+	struct epoll_event e = {.events = EPOLLIN};
+	int ep = -1;
 	uint64_t i;
 
 	(void)arg;
 	memset(rep, 0, sizeof(rep));
+	if (rr.epoll) {
+		ep = epoll_create1(EPOLL_CLOEXEC);
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, rr.fd[0], &e) < 0)
+			bench_fail("epoll: %s", strerror(errno));
+	}
 	bench_pp_start(&rr.pp, 0);
 	for (i = 0; i < rr.pp.total; i++) {
-		read_msg(rr.impl, rr.fd[0], rr.stream, req, sizeof(req),
-			 RR_MSG);
+		if (rr.epoll)
+			read_msg_epoll(rr.fd[0], ep, req, RR_MSG);
+		else
+			read_msg(rr.impl, rr.fd[0], rr.stream, req, sizeof(req),
+				 RR_MSG);
 		if (get64(req) != i || get64(req + 8) != RR_TAG_REQ)
 			bench_fail("%s npipe-rr: server: request %ju: number "
 				   "%ju",
@@ -120,6 +158,8 @@ static void *rr_server(void *arg)
 		write_all(rr.impl, rr.fd[0], rep, RR_MSG);
 		rr.pp.seen_b = i + 1;
 	}
+	if (ep >= 0)
+		close(ep);
 	return NULL;
 }
 
@@ -148,11 +188,13 @@ static void *rr_client(void *arg)
 	return NULL;
 }
 
-static void run_rr(const struct bench_args *a, const char *impl, int type)
+static void run_rr(const struct bench_args *a, const char *impl, int type,
+		   bool epoll)
 {
 	memset(&rr, 0, sizeof(rr));
 	rr.impl = impl;
 	rr.stream = type == SOCK_STREAM;
+	rr.epoll = epoll;
 	pair(type, rr.fd);
 	bench_pp_init(&rr.pp, bench_iters(a, RR_ITERS));
 	bench_run_pair(rr_server, rr_client);
@@ -253,8 +295,9 @@ int main(int argc, char **argv)
 {
 	struct bench_args a = bench_parse(argc, argv);
 
-	run_rr(&a, "unix-stream", SOCK_STREAM);
-	run_rr(&a, "unix-seqpacket", SOCK_SEQPACKET);
+	run_rr(&a, "unix-stream", SOCK_STREAM, false);
+	run_rr(&a, "unix-stream-epoll", SOCK_STREAM, true);
+	run_rr(&a, "unix-seqpacket", SOCK_SEQPACKET, false);
 	run_stream(&a, "unix-stream");
 	return 0;
 }
