@@ -56,6 +56,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #endif
 
@@ -2421,5 +2422,90 @@ Test(npipe, N3_posix_a_crashed_servers_name_is_taken_again)
 	ov_fini(&ov);
 	close_h(c);
 	close_h(s);
+#endif
+}
+
+/*
+ * Hostile bytes from a peer of the same user that speaks the socket
+ * protocol itself (README "Named pipes: framing"): half a frame header,
+ * then nothing.  The server's pending read waits without burning a CPU,
+ * ends when the rest comes, and a frame that claims more than ever comes
+ * ends with ERROR_BROKEN_PIPE when the peer goes.  The instance is
+ * reconnected and serves on.
+ */
+Test(npipe, N6_posix_a_peer_sending_half_a_header)
+{
+#if defined(_WIN32)
+	cr_skip_test("the POSIX engine's socket protocol");
+#else
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char name[NAME_LEN], path[1024], buf[16], answer[8];
+	const unsigned char hello[2] = {'C', 3};
+	const unsigned char head[2] = {3, 0}, rest[5] = {0, 0, 'a', 'b', 'c'};
+	const unsigned char liar[6] = {0, 0, 1, 0, 'x', 'y'}; /* 64 KiB */
+	struct timespec c0, c1;
+	apc_overlapped ov;
+	apc_handle s, c;
+	struct op x;
+	uint32_t n;
+	double cpu_ms;
+	int fd;
+
+	pipe_dir_new();
+	name_new(name);
+	socket_of(name, path, sizeof(path));
+	cr_assert_lt(strlen(path), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	s = server_new(name, DUPLEX_OV, MSG_MODE, 1);
+	ov_init(&ov);
+	connect_pending(s, &ov);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(send(fd, hello, 2, 0), 2);
+	cr_assert_eq(recv(fd, answer, sizeof(answer), MSG_WAITALL), 8);
+	cr_assert_eq(answer[0], 'O');
+	cr_assert_eq(finish(s, &ov, &n), 0);
+
+	op_init(&x);
+	cr_assert_eq(apc_read_ex(s, x.buf, sizeof(x.buf), &x.ov, op_routine),
+		     0);
+	cr_assert_eq(send(fd, head, 2, 0), 2);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+	(void)apc_sleep(200, true);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+	cpu_ms = (double)(c1.tv_sec - c0.tv_sec) * 1e3 +
+		 (double)(c1.tv_nsec - c0.tv_nsec) / 1e6;
+	cr_assert_eq(x.calls, 0, "the read ended: %u", x.error);
+	cr_assert_lt(cpu_ms, 100.0, "%.1f ms of CPU in 200 ms of waiting",
+		     cpu_ms);
+	cr_assert_eq(send(fd, rest, sizeof(rest), 0), (ssize_t)sizeof(rest));
+	wait_calls(&x.calls, 1);
+	cr_assert_eq(x.error, 0);
+	cr_assert_eq(x.bytes, 3);
+	cr_assert_eq(memcmp(x.buf, "abc", 3), 0);
+
+	/* A frame that claims 64 KiB and brings 2 bytes. */
+	cr_assert_eq(send(fd, liar, sizeof(liar), 0), (ssize_t)sizeof(liar));
+	op_init(&x);
+	cr_assert_eq(apc_read_ex(s, x.buf, sizeof(x.buf), &x.ov, op_routine),
+		     0);
+	(void)apc_sleep(50, true);
+	cr_assert_eq(x.calls, 0, "the read ended: %u", x.error);
+	close(fd);
+	wait_calls(&x.calls, 1);
+	cr_assert_eq(x.error, APC_ERROR_BROKEN_PIPE);
+	cr_assert_eq(apc_npipe_disconnect(s), 0);
+
+	connect_pending(s, &ov);
+	c = client_open(name, RW, OV);
+	cr_assert_eq(finish(s, &ov, &n), 0);
+	put(c, "ok", 2);
+	cr_assert_eq(get(s, buf, sizeof(buf), &n), 0);
+	cr_assert_eq(n, 2);
+	ov_fini(&ov);
+	close_h(c);
+	close_h(s);
+	remove_tree(pipe_dir);
 #endif
 }

@@ -48,7 +48,9 @@ struct apc__npipe {
 	bool in_frame;	    /* a frame's header is taken, body_left to come */
 	bool cut;	    /* the server disconnected: its notice came */
 	uint32_t body_left; /* of the current frame, the stash's included */
-	char *stash;	    /* the current frame's bytes off the socket */
+	unsigned char hpart[4]; /* the next header's first bytes, taken */
+	uint8_t hlen;
+	char *stash; /* the current frame's bytes off the socket */
 	uint32_t stash_len, stash_cap;
 	struct apc__io *tx; /* the write whose frame is partly sent */
 };
@@ -572,40 +574,61 @@ static int32_t ended(int fd)
 	return n > 0 ? -EAGAIN : n;
 }
 
-/*
- * The next frame's header, left in the socket, with what follows of it
- * into pk (pn bytes, at least 4): the bytes seen (4 or more) and *hdr, 0
- * when the peer is gone, -EAGAIN, or -errno.  Part of a header means its
- * writer is in the middle of a write, or died there.
- */
-static int32_t peek_frame(int fd, uint32_t *hdr, unsigned char *pk, uint32_t pn)
+/* Bytes of the next frame's header still in the socket. */
+static uint32_t hdr_left(const struct apc__npipe *np)
 {
-	int32_t n = take(fd, pk, pn, NULL, 0, MSG_PEEK);
+	return 4u - np->hlen;
+}
+
+/*
+ * The next frame's header, left in the socket, and up to extra bytes
+ * after it: the socket's bytes peeked into pk (room for hdr_left + extra;
+ * hdr_left or more) and *hdr; 0 when the peer is gone; -EAGAIN; -errno.
+ * Part of a header (a writer in the middle of a write, or one that died
+ * there) is taken into np->hpart, so that a read waiting for the rest
+ * sleeps rather than finds the socket readable again and again.
+ */
+static int32_t peek_frame(struct apc__npipe *np, int fd, uint32_t *hdr,
+			  unsigned char *pk, uint32_t extra)
+{
+	uint32_t hs = hdr_left(np);
+	int32_t n = take(fd, pk, hs + extra, NULL, 0, MSG_PEEK);
 	struct pollfd p = {fd, POLLRDHUP, 0};
 
-	if (n >= 4) {
-		*hdr = le32(pk);
+	if (n >= (int32_t)hs) {
+		unsigned char h[4];
+
+		memcpy(h, np->hpart, np->hlen);
+		memcpy(h + np->hlen, pk, hs);
+		*hdr = le32(h);
 		return n;
 	}
 	if (n <= 0)
 		return n;
+	n = take(fd, np->hpart + np->hlen, (size_t)n, NULL, 0, 0);
+	if (n > 0)
+		np->hlen = (uint8_t)(np->hlen + n);
 	return poll(&p, 1, 0) == 1 ? 0 : -EAGAIN;
 }
 
-static int32_t peek_header(int fd, uint32_t *hdr)
+static int32_t peek_header(struct apc__npipe *np, int fd, uint32_t *hdr)
 {
 	unsigned char h[4];
 
-	return peek_frame(fd, hdr, h, 4);
+	return peek_frame(np, fd, hdr, h, 0);
 }
 
-/* Take the 4 bytes of the header peeked. */
-static int32_t skip_header(int fd)
+/* Take the rest of the header peeked. */
+static int32_t skip_header(struct apc__npipe *np, int fd)
 {
 	unsigned char h[4];
-	int32_t n = take(fd, h, 4, NULL, 0, 0);
+	uint32_t hs = hdr_left(np);
+	int32_t n = take(fd, h, hs, NULL, 0, 0);
 
-	return n == 4 ? 0 : n < 0 ? n : -EPROTO;
+	if (n != (int32_t)hs)
+		return n < 0 ? n : -EPROTO;
+	np->hlen = 0;
+	return 0;
 }
 
 /* The end of part of a frame's body that a read took. */
@@ -632,18 +655,18 @@ static void stash_give(struct apc__npipe *np, char *buf, uint32_t n)
  */
 static int32_t read_message(struct apc__npipe *np, struct apc__io *req, int fd)
 {
-	uint32_t len = req->len, want, have, q, hdr;
+	uint32_t len = req->len, want, have, q, hdr, hs;
 	int32_t r;
 
 	if (!np->in_frame) {
 		/* A short message is seen whole by the peek: no FIONREAD. */
 		unsigned char pk[4 + 256];
 
-		r = peek_frame(fd, &hdr, pk, 4 + min32(len, 256));
+		r = peek_frame(np, fd, &hdr, pk, min32(len, 256));
 		if (r <= 0)
 			return r;
 		if (hdr & FRAME_NOTICE) {
-			r = skip_header(fd);
+			r = skip_header(np, fd);
 			np->cut = true;
 			return r ? r : -ENOTCONN;
 		}
@@ -653,12 +676,14 @@ static int32_t read_message(struct apc__npipe *np, struct apc__io *req, int fd)
 			return 0;
 		}
 		want = min32(len, hdr);
-		if ((uint32_t)r >= 4 + want || queued(fd) >= 4 + want) {
+		hs = hdr_left(np);
+		if ((uint32_t)r >= hs + want || queued(fd) >= hs + want) {
 			unsigned char h[4];
 
-			r = take(fd, h, 4, req->buf, want, 0);
-			if (r != (int32_t)(4 + want))
+			r = take(fd, h, hs, req->buf, want, 0);
+			if (r != (int32_t)(hs + want))
 				return r < 0 ? r : -EPROTO;
+			np->hlen = 0;
 			np->in_frame = want < hdr;
 			np->body_left = hdr - want;
 			req->more = np->in_frame;
@@ -666,7 +691,7 @@ static int32_t read_message(struct apc__npipe *np, struct apc__io *req, int fd)
 			return (int32_t)want;
 		}
 		/* Not all there: into the frame, its body to the stash. */
-		r = skip_header(fd);
+		r = skip_header(np, fd);
 		if (r)
 			return r;
 		np->in_frame = true;
@@ -715,16 +740,16 @@ static int32_t read_message(struct apc__npipe *np, struct apc__io *req, int fd)
  */
 static int32_t read_bytes(struct apc__npipe *np, struct apc__io *req, int fd)
 {
-	uint32_t len = req->len, got = 0, hdr = 0, n;
+	uint32_t len = req->len, got = 0, hdr = 0, n, hs;
 	int32_t r = -EAGAIN;
 
 	while (got < len || !len) {
 		if (!np->in_frame) {
-			r = peek_header(fd, &hdr);
+			r = peek_header(np, fd, &hdr);
 			if (r <= 0 || (hdr & FRAME_NOTICE && got))
 				break;
 			if (hdr & FRAME_NOTICE) {
-				r = skip_header(fd);
+				r = skip_header(np, fd);
 				np->cut = true;
 				return r ? r : -ENOTCONN;
 			}
@@ -734,17 +759,19 @@ static int32_t read_bytes(struct apc__npipe *np, struct apc__io *req, int fd)
 			}
 			/* The header, and what there is of the body. */
 			n = min32(len - got, hdr);
+			hs = hdr_left(np);
 			{
 				unsigned char h[4];
 
-				r = take(fd, h, 4, req->buf + got, n, 0);
+				r = take(fd, h, hs, req->buf + got, n, 0);
 			}
-			if (r < 4)
+			if (r < (int32_t)hs)
 				return r < 0 ? r : -EPROTO;
+			np->hlen = 0;
 			np->in_frame = true;
 			np->body_left = hdr;
-			frame_took(np, (uint32_t)r - 4);
-			got += (uint32_t)r - 4;
+			frame_took(np, (uint32_t)r - hs);
+			got += (uint32_t)r - hs;
 			continue;
 		}
 		if (np->stash_len) {
@@ -774,25 +801,44 @@ static int32_t read_bytes(struct apc__npipe *np, struct apc__io *req, int fd)
 }
 
 /*
+ * Under np->sl: what the socket holds, peeked, after the part of a header
+ * already taken (np->hpart): a buffer to free and its length in *n, or
+ * NULL when there is nothing (or no memory).
+ */
+static unsigned char *peek_all(struct apc__npipe *np, int fd, uint32_t *n)
+{
+	uint32_t q = queued(fd), h = np->in_frame ? 0 : np->hlen;
+	unsigned char *all;
+
+	if (!q || !(all = malloc(h + q)))
+		return NULL;
+	memcpy(all, np->hpart, h);
+	if (take(fd, all + h, q, NULL, 0, MSG_PEEK) != (int32_t)q) {
+		free(all);
+		return NULL;
+	}
+	*n = h + q;
+	return all;
+}
+
+/*
  * Under np->sl: the stream says the server disconnected (a notice waits
  * behind what is queued)?  Then a write's EPIPE means that, not a close.
  */
 static bool notice_queued(struct apc__npipe *np, int fd)
 {
-	uint32_t q = queued(fd), hdr;
+	uint32_t q, hdr;
 	uint64_t pos;
-	unsigned char *all;
+	unsigned char *all = peek_all(np, fd, &q);
 	bool found = false;
 
-	if (!q || !(all = malloc(q)))
+	if (!all)
 		return false;
-	if (take(fd, all, q, NULL, 0, MSG_PEEK) == (int32_t)q) {
-		pos = np->in_frame ? np->body_left - np->stash_len : 0;
-		while (!found && pos + 4 <= q) {
-			hdr = le32(all + pos);
-			found = hdr & FRAME_NOTICE;
-			pos += 4 + hdr;
-		}
+	pos = np->in_frame ? np->body_left - np->stash_len : 0;
+	while (!found && pos + 4 <= q) {
+		hdr = le32(all + pos);
+		found = hdr & FRAME_NOTICE;
+		pos += 4 + (uint64_t)hdr;
 	}
 	free(all);
 	return found;
@@ -873,6 +919,7 @@ int32_t apc__npipe_try(struct apc__io *req)
 static void stream_reset(struct apc__npipe *np)
 {
 	np->in_frame = np->cut = false;
+	np->hlen = 0;
 	np->body_left = np->stash_len = 0;
 	np->tx = NULL;
 }
@@ -1225,21 +1272,17 @@ void apc__npipe_last_handle(struct apc__file *f)
 static int32_t stream_count(struct apc__npipe *np, int fd, uint32_t *avail,
 			    uint32_t *left)
 {
-	uint32_t q = queued(fd), hdr, n;
+	uint32_t q = 0, hdr, n;
 	uint64_t pos = 0;
-	unsigned char *all = NULL;
+	unsigned char *all;
 
 	*avail = np->stash_len;
 	*left = np->in_frame ? np->body_left : 0;
-	if (!q)
+	if (!queued(fd))
 		return np->stash_len || np->in_frame ? 0 : ended(fd);
-	all = malloc(q);
+	all = peek_all(np, fd, &q);
 	if (!all)
-		return -ENOMEM;
-	if (take(fd, all, q, NULL, 0, MSG_PEEK) != (int32_t)q) {
-		free(all);
 		return -EAGAIN;
-	}
 	if (np->in_frame) {
 		pos = min32(np->body_left - np->stash_len, q);
 		*avail += (uint32_t)pos;
