@@ -380,15 +380,10 @@ static uint32_t uring_submit(struct apc__io *req)
 		r->inflight++;
 		apc__lock_take(&r->sq_lock);
 		prep(sqe_get(r), req);
-		/* Inside an APC run: batch (see the top of the file).  A
-		 * named-pipe read's poll only waits for data, whose routine
-		 * runs in an alertable wait anyway: it is left for the
-		 * thread's next sleep in the ring to submit (lazy), in the
-		 * same io_uring_enter as the wait. */
-		if (apc__tls.apc_depth && !(req->file->kind == APC__IO_NPIPE &&
-					    req->op == APC__IO_READ))
+		/* Inside an APC run: batch (see the top of the file). */
+		if (apc__tls.apc_depth)
 			r->queued = true;
-		else if (!apc__tls.apc_depth)
+		else
 			io_uring_submit(&r->ring);
 		apc__lock_give(&r->sq_lock);
 		return 0;
@@ -534,23 +529,6 @@ bool apc__uring_reap(struct apc__thread *t)
 	return any;
 }
 
-/*
- * Under the ring's sq_lock: make the SQEs prepared visible to the kernel
- * (what io_uring_submit does before its system call); returns how many
- * wait to be submitted.  Not for SQPOLL rings (apcrt makes none).
- */
-static unsigned sq_publish(struct io_uring *ring)
-{
-	struct io_uring_sq *sq = &ring->sq;
-	unsigned tail = sq->sqe_tail;
-
-	if (sq->sqe_head != tail) {
-		sq->sqe_head = tail;
-		__atomic_store_n(sq->ktail, tail, __ATOMIC_RELEASE);
-	}
-	return tail - __atomic_load_n(sq->khead, __ATOMIC_ACQUIRE);
-}
-
 bool apc__uring_park(struct apc__thread *t, const struct timespec *deadline)
 {
 	struct apc__uring *r = t->ring;
@@ -589,35 +567,12 @@ bool apc__uring_park(struct apc__thread *t, const struct timespec *deadline)
 			tsp = &ts;
 		}
 		r->queued = false;
-		if (r->ring.features & IORING_FEAT_EXT_ARG) {
-			/* What is queued goes in with the wait, one system
-			 * call: the SQ tail is published under the lock, the
-			 * wait is unlocked (cancellers may submit meanwhile;
-			 * the kernel takes each entry once). */
-			struct io_uring_getevents_arg arg = {
-				.ts = (uint64_t)(uintptr_t)tsp};
-			unsigned n;
-
-			apc__lock_take(&r->sq_lock);
-			n = sq_publish(&r->ring);
-			apc__lock_give(&r->sq_lock);
-			if (!io_uring_cq_ready(&r->ring))
-				(void)io_uring_enter2(
-					r->ring.ring_fd, n, 1,
-					IORING_ENTER_GETEVENTS |
-						IORING_ENTER_EXT_ARG,
-					(sigset_t *)(void *)&arg, sizeof(arg));
-			else if (n)
-				(void)io_uring_enter2(r->ring.ring_fd, n, 0, 0,
-						      NULL, 0);
-		} else {
-			apc__lock_take(&r->sq_lock);
-			if (io_uring_sq_ready(&r->ring))
-				io_uring_submit(&r->ring);
-			apc__lock_give(&r->sq_lock);
-			/* Wait (unlocked: cancellers may submit meanwhile). */
-			io_uring_wait_cqes(&r->ring, &cqe, 1, tsp, NULL);
-		}
+		apc__lock_take(&r->sq_lock);
+		if (io_uring_sq_ready(&r->ring))
+			io_uring_submit(&r->ring);
+		apc__lock_give(&r->sq_lock);
+		/* Wait (unlocked: cancellers may submit meanwhile). */
+		io_uring_wait_cqes(&r->ring, &cqe, 1, tsp, NULL);
 	}
 	atomic_store_explicit(&r->sleeping, 0, memory_order_relaxed);
 	return true;

@@ -938,15 +938,10 @@ static uint32_t start(apc_handle h, void *buf, uint32_t len, apc_overlapped *ov,
 	 * Except inside a run of completion routines on the io_uring engine
 	 * while more of them wait to run (a chain at a queue depth above
 	 * one): those operations go on the thread's ring and are submitted
-	 * together when the run ends, one io_uring_enter for the lot.  A
-	 * named-pipe read started by a routine is not tried either: its
-	 * poll on the ring says at once whether data is there, and goes in
-	 * with the thread's next sleep (io-uring.c: lazy).
+	 * together when the run ends, one io_uring_enter for the lot.
 	 */
 	n = mode == APC__IO_ROUTINE && eng == &apc__io_uring &&
-			    (apc__uring_batching(req->thread) ||
-			     (f->kind == APC__IO_NPIPE && op == APC__IO_READ &&
-			      apc__tls.apc_depth))
+			    apc__uring_batching(req->thread)
 		    ? -EAGAIN
 		    : apc__io_try(req);
 	/* A stream write that moved part: the engine does the rest. */
