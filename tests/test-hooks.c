@@ -23,7 +23,8 @@ TestSuite(hooks, .timeout = 60);
 
 #define SECOND 10000000LL /* 100 ns units */
 
-/* ---- C44 ------------------------------------------------------------------ */
+/* ---- C44 ------------------------------------------------------------------
+ */
 
 Test(hooks, C44_recursion_overflow_fails_with_587_and_changes_nothing)
 {
@@ -58,13 +59,13 @@ Test(hooks, C44_recursion_overflow_fails_with_587_and_changes_nothing)
 	cr_assert_eq(apc_mutex_release(m), APC_ERROR_NOT_OWNER);
 
 	/* The hook itself is owner-only. */
-	cr_assert_eq(apc__mutex_test_set_recursion(m, 5),
-		     APC_ERROR_NOT_OWNER);
+	cr_assert_eq(apc__mutex_test_set_recursion(m, 5), APC_ERROR_NOT_OWNER);
 	cr_assert_eq(apc_close(m), 0);
 	cr_assert_eq(apc_close(e), 0);
 }
 
-/* ---- D18 ------------------------------------------------------------------ */
+/* ---- D18 ------------------------------------------------------------------
+ */
 
 static apc_handle timer_at(int64_t due)
 {
