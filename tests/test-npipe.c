@@ -2092,6 +2092,49 @@ Test(npipe, N7_a_client_that_disappears_mid_message)
 	free(out);
 }
 
+/*
+ * Several reads pending on one handle at once (E, N6): each takes one
+ * whole message, none is lost or left waiting, in both pipe types' message
+ * mode and across a burst that arrives together.
+ */
+Test(npipe, N6_several_pending_reads_take_a_message_each)
+{
+	enum { READS = 4, ROUNDS = 50 };
+	struct pair p;
+	apc_overlapped ov[READS];
+	char buf[READS][16];
+	unsigned int seen;
+	uint32_t n;
+
+	pair_open(&p, MSG_MODE);
+	for (int round = 0; round < ROUNDS; round++) {
+		seen = 0;
+		for (int i = 0; i < READS; i++) {
+			ov_init(&ov[i]);
+			read_pending(p.s, &ov[i], buf[i], sizeof(buf[i]));
+		}
+		/* A burst: the messages "m0" .. "m3" together. */
+		for (int i = 0; i < READS; i++) {
+			char m[3] = {'m', (char)('0' + i), 0};
+
+			put(p.c, m, 2);
+		}
+		for (int i = 0; i < READS; i++) {
+			cr_assert_eq(finish(p.s, &ov[i], &n), 0,
+				     "round %d read %d", round, i);
+			cr_assert_eq(n, 2, "round %d read %d: %u bytes", round,
+				     i, n);
+			cr_assert_eq(buf[i][0], 'm');
+			seen |= 1u << (buf[i][1] - '0');
+			ov_fini(&ov[i]);
+		}
+		cr_assert_eq(seen, (1u << READS) - 1, "round %d: %#x", round,
+			     seen);
+	}
+	peek_is(p.s, 0, 0);
+	pair_close(&p);
+}
+
 /* Closing the server with a read pending: one packet, ERROR_BROKEN_PIPE
  * (E46, [W] for named pipes). */
 Test(npipe, N7_closing_the_instance_ends_its_pending_read)
