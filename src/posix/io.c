@@ -167,7 +167,7 @@ static void file_last_handle(struct apc__object *obj)
 	if (engine)
 		engine->forget(f);
 	if (f->kind == APC__IO_NPIPE && engine != &apc__io_fallback)
-		apc__io_fallback.forget(f); /* its message-mode reads */
+		apc__io_fallback.forget(f); /* its writes that waited there */
 	/* The descriptor goes now, so that the peer of a pipe or socket sees
 	 * the close at once; requests still finishing hold the object, not
 	 * the descriptor (io_uring keeps its own file reference). */
