@@ -49,7 +49,8 @@ meson test -C build-asan --setup=fallback --print-errorlogs "${io_tests[@]}" ||
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 setup build-tsan -Db_sanitize=thread -Db_lundef=false
-export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+# atexit_sleep_ms: see tests/meson.build.
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:atexit_sleep_ms=50
 run build-tsan
 echo "=== build-tsan, the fallback I/O engine ==="
 meson test -C build-tsan --setup=fallback --print-errorlogs "${io_tests[@]}" ||
